@@ -1,0 +1,37 @@
+/**
+ * @file ytk_envelope.h
+ * @brief The Kafka message value mod_ytkafka produces, and small JSON helpers.
+ */
+#ifndef YTK_ENVELOPE_H
+#define YTK_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define YTK_SOURCE "mod_ytkafka/" "0.1.0"
+
+/**
+ * Build the envelope value, fields in this order:
+ * {"links": canonical, "video_id", "url": as submitted, "request_id",
+ *  "received_at", "source"}. "links" is the canonical watch URL
+ * (ytk_canonical_url()), which existing consumers of the topic read.
+ * @param video_id a valid NUL-terminated 11-character id, else NULL is returned
+ * @param url the link as submitted, @a url_len bytes (may hold any bytes)
+ * @param request_id NULL gives JSON null
+ * @param received_at NULL means now (ytk_format_time())
+ * @param source NULL means YTK_SOURCE
+ * @param out_len if not NULL, receives the length of the result
+ * @return a malloc'd NUL-terminated JSON string (free with free()), or NULL
+ */
+char *ytk_envelope_build(const char *video_id, const char *url, size_t url_len,
+                         const char *request_id, const char *received_at,
+                         const char *source, size_t *out_len);
+
+/**
+ * Format @a usec (microseconds since the epoch) as RFC 3339 UTC with
+ * milliseconds, e.g. "2026-11-23T04:12:48.123Z". @a buf needs 25 bytes;
+ * a smaller buffer, or a year outside 0000..9999, gives "".
+ */
+void ytk_format_time(int64_t usec, char *buf, size_t buflen);
+
+#endif /* YTK_ENVELOPE_H */
