@@ -16,7 +16,9 @@
  *  "received_at", "source"}. "links" is the canonical watch URL
  * (ytk_canonical_url()), which existing consumers of the topic read.
  * @param video_id a valid NUL-terminated 11-character id, else NULL is returned
- * @param url the link as submitted, @a url_len bytes (may hold any bytes)
+ * @param url the link as submitted, @a url_len bytes; bytes that are not
+ *        well-formed UTF-8 are written percent-encoded, so the value is
+ *        always valid JSON
  * @param request_id NULL gives JSON null
  * @param received_at NULL means now (ytk_format_time())
  * @param source NULL means YTK_SOURCE

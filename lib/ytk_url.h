@@ -7,6 +7,13 @@
  * none; port 80/443 or none; no userinfo; paths /watch?v=ID, /shorts/ID,
  * /embed/ID, /v/ID, /e/ID, /live/ID and youtu.be/ID. Surrounding whitespace is
  * trimmed. Everything else is rejected.
+ *
+ * Details: a protocol-relative "//host/..." counts as no scheme; an id path
+ * may end in one "/" and be followed by ?query or #fragment; v= may appear
+ * anywhere in the query, several v= must agree; "videoseries" and
+ * "live_stream" are not videos. The host allows only letters, digits, '-'
+ * and '.', so %XX, backslashes, IP literals and IDNs are bad_host. Bytes
+ * >= 0x80 are let through only in the ignored query/fragment parts.
  */
 #ifndef YTK_URL_H
 #define YTK_URL_H
