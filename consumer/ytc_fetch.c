@@ -1,0 +1,222 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ytc_fetch.h"
+#include "ytc_log.h"
+
+/* real watch pages are ~1 MB; anything far larger is not YouTube */
+#define YTC_MAX_BODY (16 * 1024 * 1024)
+
+typedef struct ytc_transfer {
+    CURL *easy;
+    char *buf;
+    size_t len, cap;
+    int overflow;
+    ytc_fetch_done_fn *done;
+    void *baton;
+    struct ytc_transfer *prev, *next;
+} ytc_transfer;
+
+struct ytc_fetcher {
+    CURLM *multi;
+    struct curl_slist *headers;
+    struct curl_slist *headers_cookie;
+    long timeout_ms;
+    int active;
+    ytc_transfer *list;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    ytc_transfer *t = ud;
+    size_t n = size * nmemb;
+
+    if (t->len + n + 1 > YTC_MAX_BODY) {
+        t->overflow = 1;
+        return 0;
+    }
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 64 * 1024;
+        char *nb;
+        while (cap < t->len + n + 1) {
+            cap *= 2;
+        }
+        if (!(nb = realloc(t->buf, cap))) {
+            return 0;
+        }
+        t->buf = nb;
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, ptr, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+    return n;
+}
+
+ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
+{
+    ytc_fetcher *f = calloc(1, sizeof(*f));
+
+    if (!f) {
+        return NULL;
+    }
+    if (!(f->multi = curl_multi_init())) {
+        free(f);
+        return NULL;
+    }
+    curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+                      (long)cfg->concurrency * 2);
+    curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS,
+                      (long)cfg->concurrency * 2);
+    f->headers = curl_slist_append(NULL, "Accept-Language: en-US,en;q=0.9");
+    f->headers_cookie = curl_slist_append(NULL,
+                                          "Accept-Language: en-US,en;q=0.9");
+    /* SOCS=CAI answers the EU consent interstitial (yt-dlp does the same) */
+    f->headers_cookie = curl_slist_append(f->headers_cookie,
+                                          "Cookie: SOCS=CAI");
+    f->timeout_ms = cfg->http_timeout_ms;
+    return f;
+}
+
+static void transfer_free(ytc_fetcher *f, ytc_transfer *t)
+{
+    if (t->prev) {
+        t->prev->next = t->next;
+    }
+    else {
+        f->list = t->next;
+    }
+    if (t->next) {
+        t->next->prev = t->prev;
+    }
+    curl_multi_remove_handle(f->multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    free(t->buf);
+    free(t);
+    f->active--;
+}
+
+void ytc_fetcher_destroy(ytc_fetcher *f)
+{
+    if (!f) {
+        return;
+    }
+    while (f->list) {
+        transfer_free(f, f->list);
+    }
+    curl_multi_cleanup(f->multi);
+    curl_slist_free_all(f->headers);
+    curl_slist_free_all(f->headers_cookie);
+    free(f);
+}
+
+int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
+                    ytc_fetch_done_fn *done, void *baton)
+{
+    ytc_transfer *t = calloc(1, sizeof(*t));
+    CURL *e;
+
+    if (!t || !(e = curl_easy_init())) {
+        free(t);
+        return -1;
+    }
+    t->easy = e;
+    t->done = done;
+    t->baton = baton;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+                     consent_cookie ? f->headers_cookie : f->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT,
+                     "Mozilla/5.0 (X11; Linux x86_64) ytkafka-consumer");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     f->timeout_ms < 5000 ? f->timeout_ms : 5000L);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)YTC_MAX_BODY);
+    if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        free(t);
+        return -1;
+    }
+    t->next = f->list;
+    if (f->list) {
+        f->list->prev = t;
+    }
+    f->list = t;
+    f->active++;
+    return 0;
+}
+
+int ytc_fetcher_active(const ytc_fetcher *f)
+{
+    return f->active;
+}
+
+static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
+{
+    ytc_http_answer a;
+    curl_off_t ra = -1;
+    char *loc = NULL;
+    long status = 0;
+
+    memset(&a, 0, sizeof(a));
+    a.retry_after = -1;
+    if (res == CURLE_OK) {
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        a.status = status;
+        if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK
+            && ra > 0) {
+            a.retry_after = (long)ra;
+        }
+        if (curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc)
+            == CURLE_OK && loc) {
+            snprintf(a.location, sizeof(a.location), "%s", loc);
+        }
+        a.body = t->buf;
+        a.len = t->len;
+        t->buf = NULL;
+    }
+    else {
+        snprintf(a.error, sizeof(a.error), "%s",
+                 t->overflow ? "body too large" : curl_easy_strerror(res));
+    }
+    {
+        ytc_fetch_done_fn *done = t->done;
+        void *baton = t->baton;
+        transfer_free(f, t);
+        done(baton, &a);
+    }
+}
+
+void ytc_fetcher_run(ytc_fetcher *f, int timeout_ms, int wake_fd)
+{
+    struct curl_waitfd extra;
+    int running = 0, numfds = 0, left = 0;
+    CURLMsg *m;
+
+    memset(&extra, 0, sizeof(extra));
+    extra.fd = wake_fd;
+    extra.events = CURL_WAIT_POLLIN;
+    curl_multi_perform(f->multi, &running);
+    if (timeout_ms > 0) {
+        curl_multi_wait(f->multi, wake_fd >= 0 ? &extra : NULL,
+                        wake_fd >= 0 ? 1 : 0, timeout_ms, &numfds);
+        curl_multi_perform(f->multi, &running);
+    }
+    while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
+        if (m->msg == CURLMSG_DONE) {
+            char *priv = NULL;
+            CURLcode res = m->data.result;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+            finish(f, (ytc_transfer *)priv, res);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+/**
+ * @file ytc_sink.h
+ * @brief Where results go: a JSON line on stdout and a row in the database.
+ *
+ * The database is reached through apr_dbd (sqlite3 in WAL mode, or pgsql);
+ * the schema (conf/schema.sql, compiled in) is created if missing. Writes
+ * are upserts keyed by video_id, so a redelivered message never adds a row.
+ */
+#ifndef YTC_SINK_H
+#define YTC_SINK_H
+
+#include <stdint.h>
+
+#include <apr_pools.h>
+#include <json-c/json.h>
+
+#include "ytc_config.h"
+
+typedef struct ytc_db ytc_db;
+
+/** One row of table `videos`. NULL/negative members are stored as NULL. */
+typedef struct {
+    const char *video_id;
+    const char *status;         /**< ok, unavailable, error */
+    const char *title;
+    const char *author_name;
+    const char *channel_id;
+    int64_t duration_seconds;   /**< -1: unknown */
+    int64_t view_count;         /**< -1: unknown */
+    const char *publish_date;
+    const char *metadata_json;
+    int attempts;               /**< added to the stored count */
+    const char *last_error;
+    const char *now;            /**< RFC 3339 */
+} ytc_row;
+
+/**
+ * Open the database named by @a dsn ("sqlite3:PATH", "pgsql:CONNINFO"),
+ * create the schema, prepare the upsert. "none" gives *db = NULL and 0.
+ * @return 0 or -1 (logged)
+ */
+int ytc_db_open(ytc_db **db, const char *dsn, apr_pool_t *p);
+
+/** Upsert @a row; reconnects once if the connection was lost. 0 or -1. */
+int ytc_db_upsert(ytc_db *db, const ytc_row *row);
+
+/** Close the connection. Safe with NULL. */
+void ytc_db_close(ytc_db *db);
+
+/** Write @a obj as one line on stdout and flush. 0 or -1. */
+int ytc_stdout_line(json_object *obj);
+
+#endif /* YTC_SINK_H */

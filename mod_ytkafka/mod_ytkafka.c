@@ -1,0 +1,44 @@
+/* mod_ytkafka: POSTed YouTube links to Apache Kafka.
+ *
+ * This file only declares the module and registers its hooks; each job has
+ * its own file: ytk_config (directives), ytk_producer (the per-child Kafka
+ * producer), ytk_send and ytk_status (the handlers). */
+#define YTK_MODULE_MAIN
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+
+#include "ytk_private.h"
+#include "ytk_config.h"
+#include "ytk_producer.h"
+#include "ytk_send.h"
+#include "ytk_status.h"
+
+static void ytk_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    /* The status slot first: producers report their gauges into it. */
+    ytk_status_child_init(pchild, s);
+    ytk_producer_child_init(pchild, s);
+}
+
+static void ytk_register_hooks(apr_pool_t *p)
+{
+    ap_hook_check_config(ytk_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(ytk_status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(ytk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ytk_send_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ytk_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(ytkafka) = {
+    STANDARD20_MODULE_STUFF,
+    ytk_create_dir_conf,
+    ytk_merge_dir_conf,
+    ytk_create_srv_conf,
+    ytk_merge_srv_conf,
+    ytk_cmds,
+    ytk_register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_NONE
+#endif
+};

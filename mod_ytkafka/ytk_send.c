@@ -1,0 +1,567 @@
+/* mod_ytkafka: the ytkafka-send handler. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_buckets.h>
+#include <apr_lib.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+#include <json.h>
+
+#include "ytk_private.h"
+#include "ytk_config.h"
+#include "ytk_producer.h"
+#include "ytk_send.h"
+#include "ytk_status.h"
+#include "ytk_url.h"
+#include "ytk_links.h"
+#include "ytk_envelope.h"
+
+typedef enum {
+    YTK_LINK_REJECTED,   /* not a valid YouTube video URL */
+    YTK_LINK_FAILED,     /* librdkafka or the broker refused it */
+    YTK_LINK_UNKNOWN,    /* no delivery report before the deadline */
+    YTK_LINK_QUEUED,
+    YTK_LINK_DELIVERED
+} ytk_link_state;
+
+typedef struct {
+    const char *url;            /* as submitted */
+    size_t url_len;
+    char id[YTK_VIDEO_ID_LEN + 1];
+    ytk_url_rc url_rc;
+    ytk_link_state state;
+    rd_kafka_resp_err_t err;
+    int32_t partition;
+    int64_t offset;
+    int slot;                   /* its index in the waiter */
+} ytk_link;
+
+typedef struct {
+    request_rec *r;
+    const ytk_dir_conf *dc;
+    const char *request_id;
+    const char *topic;
+    ytk_link *links;
+    int n;
+} ytk_req;
+
+enum { YTK_CT_OTHER, YTK_CT_JSON, YTK_CT_FORM };
+
+/* ---- JSON answers ------------------------------------------------------ */
+
+static apr_status_t json_put(void *data)
+{
+    json_object_put(data);
+    return APR_SUCCESS;
+}
+
+/* A JSON object owned by the request pool. */
+static json_object *pool_json(apr_pool_t *p)
+{
+    json_object *o = json_object_new_object();
+
+    apr_pool_cleanup_register(p, o, json_put, apr_pool_cleanup_null);
+    return o;
+}
+
+static void jset_str(json_object *o, const char *k, const char *v, size_t n)
+{
+    json_object_object_add(o, k, json_object_new_string_len(v, (int)n));
+}
+
+static void jset(json_object *o, const char *k, const char *v)
+{
+    json_object_object_add(o, k, json_object_new_string(v));
+}
+
+static json_object *error_obj(const char *code, const char *message)
+{
+    json_object *e = json_object_new_object();
+
+    jset(e, "code", code);
+    jset(e, "message", message);
+    return e;
+}
+
+static int respond(ytk_req *q, int status, json_object *body)
+{
+    request_rec *r = q->r;
+    const char *s;
+    size_t len;
+
+    json_object_object_add(body, "request_id",
+                           json_object_new_string(q->request_id));
+    s = json_object_to_json_string_length(
+        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    r->status = status;
+    ap_set_content_type(r, "application/json");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_length(r, (apr_off_t)len + 1);
+    ytk_status_request(status);
+    if (!r->header_only) {
+        ap_rwrite(s, (int)len, r);
+        ap_rputc('\n', r);
+    }
+    return OK;
+}
+
+static int respond_error(ytk_req *q, int status, const char *code,
+                         const char *message, json_object *links)
+{
+    json_object *body = pool_json(q->r->pool);
+
+    json_object_object_add(body, "error", error_obj(code, message));
+    if (links) {
+        json_object_object_add(body, "links", links);
+    }
+    return respond(q, status, body);
+}
+
+static void set_retry_after(request_rec *r, int seconds)
+{
+    if (seconds > 0) {
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_itoa(r->pool, seconds));
+    }
+}
+
+/* ---- the request --------------------------------------------------------- */
+
+static const char *request_id(request_rec *r)
+{
+    static const char b64u[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *uid = apr_table_get(r->subprocess_env, "UNIQUE_ID");
+    unsigned char raw[15];
+    char *id;
+    int i;
+
+    if (uid && *uid) {
+        return uid;
+    }
+    ap_random_insecure_bytes(raw, sizeof(raw));
+    id = apr_palloc(r->pool, 21);
+    for (i = 0; i < 5; ++i) {
+        unsigned long v = ((unsigned long)raw[3 * i] << 16)
+                          | ((unsigned long)raw[3 * i + 1] << 8)
+                          | raw[3 * i + 2];
+
+        id[4 * i] = b64u[(v >> 18) & 63];
+        id[4 * i + 1] = b64u[(v >> 12) & 63];
+        id[4 * i + 2] = b64u[(v >> 6) & 63];
+        id[4 * i + 3] = b64u[v & 63];
+    }
+    id[20] = '\0';
+    return id;
+}
+
+static int media_type(const char *ct)
+{
+    const char *end;
+    size_t n;
+
+    if (!ct) {
+        return YTK_CT_OTHER;
+    }
+    while (apr_isspace(*ct)) {
+        ++ct;
+    }
+    end = strchr(ct, ';');
+    n = end ? (size_t)(end - ct) : strlen(ct);
+    while (n > 0 && apr_isspace(ct[n - 1])) {
+        --n;
+    }
+    if (n == 16 && !strncasecmp(ct, "application/json", n)) {
+        return YTK_CT_JSON;
+    }
+    if (n == 33 && !strncasecmp(ct, "application/x-www-form-urlencoded", n)) {
+        return YTK_CT_FORM;
+    }
+    return YTK_CT_OTHER;
+}
+
+/* Read the whole body, at most @a limit bytes.
+ * @return OK, HTTP_REQUEST_ENTITY_TOO_LARGE, or a status from the input
+ *         filters (an error they already answered is AP_FILTER_ERROR) */
+static int read_body(request_rec *r, apr_off_t limit, char **out,
+                     apr_size_t *out_len)
+{
+    apr_bucket_brigade *bb;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_size_t cap = 8192, len = 0;
+    char *buf;
+    int seen_eos = 0;
+
+    if (cl) {
+        apr_off_t n;
+        char *end;
+
+        if (apr_strtoff(&n, cl, &end, 10) == APR_SUCCESS && !*end && n >= 0) {
+            if (n > limit) {
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+            cap = (apr_size_t)n + 1;
+        }
+    }
+    buf = apr_palloc(r->pool, cap);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!seen_eos) {
+        apr_bucket *b;
+        apr_status_t rv;
+
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                            APR_BLOCK_READ, HUGE_STRING_LEN);
+        if (rv != APR_SUCCESS) {
+            apr_brigade_destroy(bb);
+            return ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        }
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            const char *data;
+            apr_size_t n;
+
+            if (APR_BUCKET_IS_EOS(b)) {
+                seen_eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(b)) {
+                continue;
+            }
+            rv = apr_bucket_read(b, &data, &n, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS) {
+                apr_brigade_destroy(bb);
+                return HTTP_BAD_REQUEST;
+            }
+            if ((apr_off_t)(len + n) > limit) {
+                apr_brigade_destroy(bb);
+                return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            }
+            if (len + n + 1 > cap) {
+                char *nbuf;
+
+                while (len + n + 1 > cap) {
+                    cap *= 2;
+                }
+                nbuf = apr_palloc(r->pool, cap);
+                memcpy(nbuf, buf, len);
+                buf = nbuf;
+            }
+            memcpy(buf + len, data, n);
+            len += n;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    apr_brigade_destroy(bb);
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return OK;
+}
+
+static int too_large(ytk_req *q, const char *message)
+{
+    /* Do not read the rest of a body we refused. */
+    q->r->connection->keepalive = AP_CONN_CLOSE;
+    return respond_error(q, HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
+                         message, NULL);
+}
+
+static json_object *link_json(ytk_req *q, const ytk_link *l)
+{
+    json_object *o = json_object_new_object();
+    const ytk_err_map *map;
+
+    jset_str(o, "url", l->url, l->url_len);
+    if (l->state != YTK_LINK_REJECTED) {
+        jset(o, "video_id", l->id);
+    }
+    switch (l->state) {
+    case YTK_LINK_REJECTED:
+        jset(o, "status", "rejected");
+        json_object_object_add(o, "http_status", json_object_new_int(422));
+        json_object_object_add(o, "error",
+                               error_obj(ytk_url_code(l->url_rc),
+                                         ytk_url_strerror(l->url_rc)));
+        break;
+    case YTK_LINK_DELIVERED:
+        jset(o, "status", "delivered");
+        json_object_object_add(o, "http_status", json_object_new_int(201));
+        jset(o, "topic", q->topic);
+        json_object_object_add(o, "partition",
+                               json_object_new_int(l->partition));
+        json_object_object_add(o, "offset", json_object_new_int64(l->offset));
+        break;
+    case YTK_LINK_QUEUED:
+        jset(o, "status", "queued");
+        json_object_object_add(o, "http_status", json_object_new_int(202));
+        jset(o, "topic", q->topic);
+        break;
+    case YTK_LINK_UNKNOWN:
+    case YTK_LINK_FAILED:
+        map = ytk_err_map_get(l->err);
+        jset(o, "status", l->state == YTK_LINK_UNKNOWN ? "unknown"
+                                                       : "failed");
+        json_object_object_add(o, "http_status",
+                               json_object_new_int(map->status));
+        json_object_object_add(o, "error",
+                               error_obj(map->code, map->message));
+        break;
+    }
+    return o;
+}
+
+static json_object *links_json(ytk_req *q)
+{
+    json_object *a = json_object_new_array();
+    int i;
+
+    for (i = 0; i < q->n; ++i) {
+        json_object_array_add(a, link_json(q, &q->links[i]));
+    }
+    return a;
+}
+
+/* Produce every accepted link; wait for the reports if asked to. */
+static int produce_links(ytk_req *q, ytk_producer_t *p, int accepted)
+{
+    request_rec *r = q->r;
+    int delivered = ytk_conf_ack(q->dc) == YTK_ACK_DELIVERED;
+    ytk_waiter_t *w = NULL;
+    ytk_delivery *out = NULL;
+    char received_at[32];
+    apr_time_t deadline;
+    int i, k;
+
+    ytk_format_time((int64_t)r->request_time, received_at,
+                    sizeof(received_at));
+    if (delivered && !(w = ytk_waiter_create(accepted))) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    deadline = apr_time_now() + ytk_conf_ack_timeout(q->dc);
+    for (i = 0, k = 0; i < q->n; ++i) {
+        ytk_link *l = &q->links[i];
+        size_t vlen = 0;
+        char *value;
+
+        if (l->state == YTK_LINK_REJECTED) {
+            continue;
+        }
+        value = ytk_envelope_build(l->id, l->url, l->url_len, q->request_id,
+                                   received_at, YTK_SOURCE, &vlen);
+        if (!value) {
+            ytk_waiter_release(w);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        l->err = ytk_producer_send(p, q->topic, l->id, YTK_VIDEO_ID_LEN,
+                                   value, vlen, q->request_id, w, k);
+        l->state = l->err ? YTK_LINK_FAILED : YTK_LINK_QUEUED;
+        l->partition = -1;
+        l->offset = -1;
+        l->slot = k++;
+    }
+    if (!w) {
+        return OK;
+    }
+    out = apr_pcalloc(r->pool, sizeof(*out) * (apr_size_t)accepted);
+    ytk_waiter_wait(w, deadline, out);
+    ytk_waiter_release(w);
+    for (i = 0; i < q->n; ++i) {
+        ytk_link *l = &q->links[i];
+        const ytk_delivery *d;
+
+        if (l->state != YTK_LINK_QUEUED) {
+            continue;
+        }
+        d = &out[l->slot];
+        if (!d->done) {
+            l->state = YTK_LINK_UNKNOWN;
+            l->err = RD_KAFKA_RESP_ERR__MSG_TIMED_OUT;
+        }
+        else if (d->err) {
+            l->state = YTK_LINK_FAILED;
+            l->err = d->err;
+        }
+        else {
+            l->state = YTK_LINK_DELIVERED;
+            l->partition = d->partition;
+            l->offset = d->offset;
+        }
+    }
+    return OK;
+}
+
+static int answer(ytk_req *q)
+{
+    request_rec *r = q->r;
+    int i, ok = 0, rejected = 0, unknown = 0, first_fail = -1;
+    json_object *body;
+    const ytk_err_map *map;
+
+    for (i = 0; i < q->n; ++i) {
+        switch (q->links[i].state) {
+        case YTK_LINK_QUEUED:
+        case YTK_LINK_DELIVERED:
+            ++ok;
+            break;
+        case YTK_LINK_REJECTED:
+            ++rejected;
+            break;
+        case YTK_LINK_UNKNOWN:
+            ++unknown;
+            break;
+        case YTK_LINK_FAILED:
+            if (first_fail < 0) {
+                first_fail = i;
+            }
+            break;
+        }
+    }
+    if (ok == q->n) {
+        int queued = ytk_conf_ack(q->dc) == YTK_ACK_QUEUED;
+
+        body = pool_json(r->pool);
+        jset(body, "status", queued ? "queued" : "delivered");
+        jset(body, "topic", q->topic);
+        json_object_object_add(body, "links", links_json(q));
+        return respond(q, queued ? HTTP_ACCEPTED : HTTP_CREATED, body);
+    }
+    if (ok > 0) {
+        body = pool_json(r->pool);
+        jset(body, "status", "partial");
+        jset(body, "topic", q->topic);
+        json_object_object_add(body, "links", links_json(q));
+        return respond(q, HTTP_MULTI_STATUS, body);
+    }
+    if (rejected == q->n) {
+        return respond_error(q, HTTP_UNPROCESSABLE_ENTITY, "no_valid_links",
+                             "no link is a valid YouTube video URL",
+                             links_json(q));
+    }
+    if (unknown > 0) {
+        map = ytk_err_map_get(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      YTK_LOGNO(00301) "request %s: no delivery report "
+                      "within YtKafkaAckTimeout for %d link(s)",
+                      q->request_id, unknown);
+    }
+    else {
+        map = ytk_err_map_get(q->links[first_fail].err);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      YTK_LOGNO(00302) "request %s: Kafka refused: %s",
+                      q->request_id,
+                      rd_kafka_err2str(q->links[first_fail].err));
+    }
+    set_retry_after(r, map->retry_after);
+    return respond_error(q, map->status, map->code, map->message,
+                         links_json(q));
+}
+
+int ytk_send_handler(request_rec *r)
+{
+    ytk_req q;
+    ytk_links links = { 0 };
+    ytk_links_rc lrc;
+    ytk_producer_t *p;
+    const ytk_err_map *map;
+    char *body = NULL;
+    apr_size_t body_len = 0;
+    int ct, rv, i, accepted = 0;
+
+    if (!r->handler || strcmp(r->handler, "ytkafka-send")) {
+        return DECLINED;
+    }
+    memset(&q, 0, sizeof(q));
+    q.r = r;
+    q.dc = ytk_dir_conf_get(r);
+    q.topic = ytk_conf_topic(q.dc);
+    q.request_id = request_id(r);
+    apr_table_setn(r->err_headers_out, "X-Request-ID", q.request_id);
+
+    r->allowed = (AP_METHOD_BIT << M_POST);
+    ap_allow_methods(r, REPLACE_ALLOW, "POST", NULL);
+    if (r->method_number != M_POST) {
+        apr_table_setn(r->err_headers_out, "Allow", "POST");
+        return respond_error(&q, HTTP_METHOD_NOT_ALLOWED,
+                             "method_not_allowed", "only POST is allowed",
+                             NULL);
+    }
+    ct = media_type(apr_table_get(r->headers_in, "Content-Type"));
+    if (ct == YTK_CT_OTHER) {
+        return respond_error(&q, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                             "unsupported_media_type",
+                             "send application/json or "
+                             "application/x-www-form-urlencoded", NULL);
+    }
+    rv = read_body(r, ytk_conf_max_body(q.dc), &body, &body_len);
+    if (rv == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return too_large(&q, "the body is larger than YtKafkaMaxBody");
+    }
+    if (rv != OK) {
+        /* The input filters' own answer (timeouts, bad chunking). */
+        ytk_status_request(rv == AP_FILTER_ERROR ? 400 : rv);
+        return rv;
+    }
+    lrc = (ct == YTK_CT_JSON)
+          ? ytk_links_from_json(body, body_len,
+                                (size_t)ytk_conf_max_links(q.dc), &links)
+          : ytk_links_from_form(body, body_len,
+                                (size_t)ytk_conf_max_links(q.dc), &links);
+    switch (lrc) {
+    case YTK_LINKS_OK:
+        break;
+    case YTK_LINKS_TOO_MANY:
+        ytk_links_free(&links);
+        return too_large(&q, "more links than YtKafkaMaxLinks");
+    case YTK_LINKS_NOMEM:
+        ytk_links_free(&links);
+        return respond_error(&q, HTTP_INTERNAL_SERVER_ERROR, "internal",
+                             "out of memory", NULL);
+    default:
+        ytk_links_free(&links);
+        return respond_error(&q, HTTP_BAD_REQUEST, ytk_links_code(lrc),
+                             ytk_links_strerror(lrc), NULL);
+    }
+
+    q.n = (int)links.n;
+    q.links = apr_pcalloc(r->pool, sizeof(ytk_link) * links.n);
+    for (i = 0; i < q.n; ++i) {
+        ytk_link *l = &q.links[i];
+
+        l->url = apr_pstrmemdup(r->pool, links.items[i], links.lens[i]);
+        l->url_len = links.lens[i];
+        l->url_rc = ytk_url_video_id(l->url, l->url_len, l->id);
+        if (l->url_rc == YTK_URL_OK) {
+            l->state = YTK_LINK_QUEUED;
+            ytk_status_link_accepted();
+            ++accepted;
+        }
+        else {
+            l->state = YTK_LINK_REJECTED;
+            ytk_status_link_rejected(l->url_rc);
+        }
+    }
+    ytk_links_free(&links);
+    if (!accepted) {
+        return answer(&q);
+    }
+
+    p = ytk_producer_for(r->server);
+    if (ytk_producer_unavailable(p, &map)) {
+        set_retry_after(r, map->retry_after);
+        ytk_status_failed(map->fail);
+        return respond_error(&q, map->status, map->code, map->message, NULL);
+    }
+    if ((rv = produce_links(&q, p, accepted)) != OK) {
+        return respond_error(&q, rv, "internal", "out of memory", NULL);
+    }
+    return answer(&q);
+}

@@ -1,0 +1,17 @@
+/**
+ * @file ytk_send.h
+ * @brief The ytkafka-send handler: POSTed links to Kafka records.
+ */
+#ifndef YTK_SEND_H
+#define YTK_SEND_H
+
+#include <httpd.h>
+
+/**
+ * The handler. POST only; answers 201 (delivered), 202 (queued), 207
+ * (mixed), 400, 405, 413, 415, 422, 503 or 504 with a JSON body that always
+ * carries the request id, also echoed in X-Request-ID.
+ */
+int ytk_send_handler(request_rec *r);
+
+#endif /* YTK_SEND_H */

@@ -1,0 +1,258 @@
+"""A local fake YouTube for ytkafka-consumer's --youtube-url.
+
+Threaded stdlib HTTP server. Serves ``/watch?v=ID`` (a ~1 MB page from
+tests/fixtures/ytfixtures.py), ``/oembed?url=...&format=json`` and the
+consent page ``/m``, and records every request it receives (also any other
+path: an "evil" instance just counts).
+
+Per video id (``fake.set(id, mode, ...)``) or for all ids (``default_mode``):
+  ok, tricky, cipher, wrong, private, age, unplayable, unavailable, bot,
+  consent (302 to /m without a SOCS cookie, the interstitial otherwise),
+  consent_page (200 with the interstitial), status:N (always HTTP N),
+  429 (``fail`` first requests answer 429 + Retry-After, then ok),
+  500 (always 500), flaky (``fail`` first requests answer 500, then ok),
+  hang (no answer until the client gives up).
+``latency`` (seconds) delays every answer.
+
+As a program (for the benchmark): ``python3 fake_youtube.py --port 0
+--latency-ms 20 --size 1000000`` prints ``PORT <n>`` and serves until killed;
+``GET /__stats`` returns the request counters as JSON.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fixtures"))
+
+import ytfixtures  # noqa: E402
+
+_PLACEHOLDER = "@@VIDEOID@@"  # 11 characters, like a video id
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class FakeYouTube:
+    def __init__(self, latency=0.0, size=1_000_000, default_mode="ok",
+                 template=False, port=0):
+        self.latency = latency
+        self.size = size
+        self.default_mode = default_mode
+        self.modes = {}
+        self.videos = {}
+        self.requests = []
+        self.lock = threading.Lock()
+        self.counts = {}
+        self._cache = {}
+        self._template = None
+        if template:
+            # one page for every id: the benchmark must not measure Python
+            v = ytfixtures.video(_PLACEHOLDER, title="Bench video " + _PLACEHOLDER)
+            self._template = (ytfixtures.watch_page(v, "ok", size),
+                              ytfixtures.oembed(v))
+        self.httpd = _Server(("127.0.0.1", port), self._handler())
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self._thread = None
+
+    # -- control ------------------------------------------------------------
+    def start(self):
+        self._thread = threading.Thread(target=self.httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def set(self, vid, mode="ok", fail=0, retry_after=1, latency=None, **facts):
+        """Decide what `vid` answers; facts override the generated video."""
+        with self.lock:
+            self.modes[vid] = {"mode": mode, "fail": fail, "retry_after": retry_after,
+                               "latency": latency, "served": 0}
+            if facts:
+                self.videos[vid] = ytfixtures.video(vid, **facts)
+                self._cache = {k: v for k, v in self._cache.items() if k[0] != vid}
+
+    def video(self, vid):
+        """The facts the fake serves for vid (what the consumer must report)."""
+        with self.lock:
+            if vid not in self.videos:
+                self.videos[vid] = ytfixtures.video(vid)
+            return self.videos[vid]
+
+    def requests_for(self, vid, path=None):
+        with self.lock:
+            return [r for r in self.requests if vid in r["path"]
+                    and (path is None or r["path"].startswith(path))]
+
+    def reset(self):
+        with self.lock:
+            self.requests = []
+            self.counts = {}
+
+    # -- serving ------------------------------------------------------------
+    def _page(self, vid, kind):
+        if self._template:
+            page, oe = self._template
+            return (page if kind == "watch" else oe).replace(
+                _PLACEHOLDER.encode(), vid.encode())
+        key = (vid, kind)
+        with self.lock:
+            hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        v = self.video(vid)
+        if kind == "oembed":
+            body = ytfixtures.oembed(v)
+        else:
+            body = ytfixtures.watch_page(v, kind, self.size)
+        with self.lock:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[key] = body
+        return body
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "FakeYouTube/1.0"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def _send(self, status, body=b"", ctype="text/html; charset=utf-8",
+                      headers=()):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_POST(self):
+                self.do_GET()
+
+            def do_HEAD(self):
+                self.do_GET()
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                q = parse_qs(url.query)
+                rec = {"method": self.command, "path": self.path,
+                       "cookie": self.headers.get("Cookie"),
+                       "host": self.headers.get("Host"), "time": time.time()}
+                with fake.lock:
+                    fake.requests.append(rec)
+                    fake.counts[url.path] = fake.counts.get(url.path, 0) + 1
+                if url.path == "/__stats":
+                    with fake.lock:
+                        body = json.dumps({"requests": len(fake.requests),
+                                           "paths": fake.counts}).encode()
+                    return self._send(200, body, "application/json")
+                vid = None
+                if url.path == "/watch":
+                    vid = (q.get("v") or [""])[0]
+                    kind = "watch"
+                elif url.path == "/oembed":
+                    target = (q.get("url") or [""])[0]
+                    tq = parse_qs(urlsplit(target).query)
+                    vid = (tq.get("v") or [""])[0]
+                    kind = "oembed"
+                elif url.path == "/m":
+                    return self._send(200, ytfixtures.consent_page("x"))
+                else:
+                    return self._send(404, b"Not Found", "text/plain")
+                if len(vid) != 11:
+                    return self._send(400, b"Bad Request", "text/plain")
+                with fake.lock:
+                    m = fake.modes.get(vid)
+                    if m is None:
+                        m = {"mode": fake.default_mode, "fail": 0, "retry_after": 1,
+                             "latency": None, "served": 0}
+                        fake.modes[vid] = m
+                    if kind == "watch":
+                        m["served"] += 1
+                    served = m["served"]
+                    mode = m["mode"]
+                delay = m["latency"] if m["latency"] is not None else fake.latency
+                if delay:
+                    time.sleep(delay)
+                self._answer(vid, kind, mode, m, served)
+
+            def _answer(self, vid, kind, mode, m, served):
+                if mode == "hang":
+                    time.sleep(30)
+                    return self._send(504, b"", "text/plain")
+                if mode == "500":
+                    return self._send(500, b"<html>Internal Server Error</html>")
+                if mode.startswith("status:"):
+                    return self._send(int(mode[7:]), b"Error", "text/plain")
+                if mode in ("429", "flaky") and kind == "watch" and served <= m["fail"]:
+                    if mode == "429":
+                        return self._send(429, b"", headers=[("Retry-After",
+                                                              str(m["retry_after"]))])
+                    return self._send(503, b"Service Unavailable", "text/plain")
+                if mode in ("429", "flaky"):
+                    mode = "ok"
+                if kind == "oembed":
+                    if mode == "private":
+                        return self._send(403, b"Forbidden", "text/plain")
+                    if mode == "unavailable":
+                        return self._send(404, b"Not Found", "text/plain")
+                    if mode in ("bot", "consent", "consent_page"):
+                        return self._send(200, fake._page(vid, "oembed"),
+                                          "application/json")
+                    return self._send(200, fake._page(vid, "oembed"), "application/json")
+                if mode == "consent":
+                    cookie = self.headers.get("Cookie") or ""
+                    if "SOCS=" not in cookie and "CONSENT=" not in cookie:
+                        loc = ("%s/m?continue=https%%3A%%2F%%2Fwww.youtube.com%%2Fwatch"
+                               "%%3Fv%%3D%s%%26cbrd%%3D1&gl=DE&m=0&pc=yt&uxe=23983172"
+                               "&hl=en&src=1" % (fake.url, vid))
+                        return self._send(302, b"", headers=[("Location", loc)])
+                    mode = "ok"
+                if mode == "consent_page":
+                    return self._send(200, ytfixtures.consent_page(vid))
+                kind_page = mode if mode in ("ok", "tricky", "cipher", "wrong", "private",
+                                             "age", "unplayable", "unavailable",
+                                             "bot") else "ok"
+                return self._send(200, fake._page(vid, kind_page))
+
+        return Handler
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--size", type=int, default=1_000_000)
+    ap.add_argument("--mode", default="ok")
+    ap.add_argument("--template", action="store_true",
+                    help="one pre-built page for every id (fast)")
+    a = ap.parse_args()
+    fake = FakeYouTube(latency=a.latency_ms / 1000.0, size=a.size,
+                       default_mode=a.mode, template=a.template, port=a.port)
+    print("PORT %d" % fake.port, flush=True)
+    try:
+        fake.httpd.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
