@@ -4,6 +4,7 @@
 
 #include <apr_dbd.h>
 #include <apr_strings.h>
+#include <apr_time.h>
 
 #include "ytc_log.h"
 #include "ytc_schema.h"
@@ -62,7 +63,7 @@ static int run_pragma(ytc_db *db, apr_pool_t *p, const char *sql)
 }
 
 /* one statement at a time: each ends with ';' at the end of a line */
-static int create_schema(ytc_db *db)
+static int create_schema(ytc_db *db, int quiet)
 {
     apr_pool_t *p;
     const char *s = ytc_schema_sql;
@@ -104,8 +105,9 @@ static int create_schema(ytc_db *db)
         }
         rv = apr_dbd_query(db->driver, db->handle, &nrows, stmt);
         if (rv != 0) {
-            ytc_log(YTC_LOG_ERR, YTC_LOGNO(00303) "database %s: schema: %s",
-                    db->driver_name, apr_dbd_error(db->driver, db->handle, rv));
+            ytc_log(quiet ? YTC_LOG_DEBUG : YTC_LOG_ERR, YTC_LOGNO(00303)
+                    "database %s: schema: %s", db->driver_name,
+                    apr_dbd_error(db->driver, db->handle, rv));
             rc = -1;
         }
     }
@@ -116,7 +118,7 @@ static int create_schema(ytc_db *db)
 static int connect_db(ytc_db *db)
 {
     const char *err = NULL;
-    int rv;
+    int rv, tries;
 
     db->handle = NULL;
     db->upsert = NULL;
@@ -134,7 +136,13 @@ static int connect_db(ytc_db *db)
             || run_pragma(db, db->pool, "PRAGMA synchronous=NORMAL") != 0)) {
         goto fail;
     }
-    if (create_schema(db) != 0) {
+    /* consumers starting together race to create the schema (SQLite:
+     * "schema has changed", PostgreSQL: duplicate pg_type): try again */
+    for (tries = 0; (rv = create_schema(db, tries < 9)) != 0 && tries < 9;
+         tries++) {
+        apr_sleep(apr_time_from_msec(100 + 50 * tries));
+    }
+    if (rv != 0) {
         goto fail;
     }
     rv = apr_dbd_prepare(db->driver, db->pool, db->handle, UPSERT_SQL, NULL,

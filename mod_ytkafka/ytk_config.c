@@ -126,6 +126,12 @@ static const char *set_brokers(cmd_parms *cmd, void *dconf, const char *arg)
     if (!*arg) {
         return cmd_err(cmd, "needs host:port[,host:port...]", arg);
     }
+    /* httpd leaves an undefined ${VAR} in place after warning AH00111. */
+    if (ap_strstr_c(arg, "${")) {
+        return cmd_err(cmd, "names an undefined variable: set it in httpd's "
+                       "environment (Debian: /etc/apache2/envvars) or with "
+                       "Define", arg);
+    }
     for (p = arg; *p; ++p) {
         if (apr_isspace(*p) || apr_iscntrl(*p)) {
             return cmd_err(cmd, "a comma separated list without spaces "

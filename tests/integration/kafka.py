@@ -104,7 +104,10 @@ class Kafka:
             headers = {}
             if hdrs != "NO_HEADERS":
                 for h in hdrs.split(_HDR):
-                    k, _, v = h.partition(_HDR_KV)
+                    # Kafka 4.1's formatter prints "key:value" whatever
+                    # headers.key.separator says; keys hold no ':' here.
+                    sep = _HDR_KV if _HDR_KV in h else ":"
+                    k, _, v = h.partition(sep)
                     headers[k] = v
             records.append({
                 "partition": int(part.split(":", 1)[1]),

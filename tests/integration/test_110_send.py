@@ -2,6 +2,7 @@
 Kafka's own console consumer reads it back, and the status counters."""
 import json
 import re
+import shutil
 import time
 
 import pytest
@@ -28,6 +29,7 @@ def shared_server(kafka):
     h.start()
     yield h
     h.stop()
+    shutil.rmtree(h.dir, ignore_errors=True)
 
 
 @pytest.fixture
