@@ -406,6 +406,9 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
         return 1;
     }
 
+    if (strlen(cfg->youtube_url) > 512) {
+        return bad_usage("--youtube-url: longer than 512 bytes");
+    }
     if (strncmp(cfg->youtube_url, "https://", 8) != 0
         && strncmp(cfg->youtube_url, "http://", 7) != 0) {
         return bad_usage("--youtube-url: must start with https:// or "

@@ -38,7 +38,17 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     if (t->len + n + 1 > t->cap) {
         size_t cap = t->cap ? t->cap : 64 * 1024;
+        curl_off_t cl = -1;
         char *nb;
+
+        /* size the buffer once from Content-Length: a watch page is ~1 MB
+         * and growing by doubling would copy it over and over */
+        if (!t->cap
+            && curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+                                 &cl) == CURLE_OK
+            && cl > 0 && cl < YTC_MAX_BODY) {
+            cap = (size_t)cl + 1;
+        }
         while (cap < t->len + n + 1) {
             cap *= 2;
         }
@@ -196,27 +206,40 @@ static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
     }
 }
 
-void ytc_fetcher_run(ytc_fetcher *f, int timeout_ms, int wake_fd)
+/* hand finished transfers to their callbacks; returns how many */
+static int reap(ytc_fetcher *f)
 {
-    struct curl_waitfd extra;
-    int running = 0, numfds = 0, left = 0;
     CURLMsg *m;
+    int left = 0, n = 0;
 
-    memset(&extra, 0, sizeof(extra));
-    extra.fd = wake_fd;
-    extra.events = CURL_WAIT_POLLIN;
-    curl_multi_perform(f->multi, &running);
-    if (timeout_ms > 0) {
-        curl_multi_wait(f->multi, wake_fd >= 0 ? &extra : NULL,
-                        wake_fd >= 0 ? 1 : 0, timeout_ms, &numfds);
-        curl_multi_perform(f->multi, &running);
-    }
     while ((m = curl_multi_info_read(f->multi, &left)) != NULL) {
         if (m->msg == CURLMSG_DONE) {
             char *priv = NULL;
             CURLcode res = m->data.result;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
             finish(f, (ytc_transfer *)priv, res);
+            n++;
         }
     }
+    return n;
+}
+
+void ytc_fetcher_run(ytc_fetcher *f, int timeout_ms, int wake_fd)
+{
+    struct curl_waitfd extra;
+    int running = 0, numfds = 0;
+
+    curl_multi_perform(f->multi, &running);
+    /* something finished already: let the caller start more before waiting
+     * (a wait now would sleep the whole timeout on an idle socket set) */
+    if (reap(f) > 0 || timeout_ms <= 0) {
+        return;
+    }
+    memset(&extra, 0, sizeof(extra));
+    extra.fd = wake_fd;
+    extra.events = CURL_WAIT_POLLIN;
+    curl_multi_wait(f->multi, wake_fd >= 0 ? &extra : NULL,
+                    wake_fd >= 0 ? 1 : 0, timeout_ms, &numfds);
+    curl_multi_perform(f->multi, &running);
+    reap(f);
 }

@@ -666,7 +666,7 @@ static void job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
     text = json_object_to_json_string_length(
         result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-    if (ytc_stdout_line(result) != 0) {
+    if (ytc_stdout_write(text, len) != 0) {
         ytc_log(YTC_LOG_ERR, YTC_LOGNO(00416) "stdout: %s", strerror(errno));
     }
 
@@ -866,6 +866,25 @@ static void handle_message(ytc_loop *L, rd_kafka_message_t *rkm)
     }
     part->eof = 0;
 
+    if (L->cfg->no_fetch && !part->head) {
+        /* finished as soon as parsed and nothing earlier is open: no
+         * bookkeeping needed, the offset is storable at once */
+        memset(&links, 0, sizeof(links));
+        if (rkm->payload) {
+            lrc = ytk_links_from_value(rkm->payload, rkm->len, YTC_MAX_LINKS,
+                                       &links);
+            for (i = 0; lrc == YTK_LINKS_OK && i < links.n; i++) {
+                char id[YTK_VIDEO_ID_LEN + 1];
+                (void)ytk_url_video_id(links.items[i], links.lens[i], id);
+            }
+            ytk_links_free(&links);
+        }
+        part->store_offset = rkm->offset + 1;
+        part->dirty = 1;
+        L->finished++;
+        return;
+    }
+
     m = calloc(1, sizeof(*m));
     m->loop = L;
     m->part = part;
@@ -985,6 +1004,11 @@ static rd_kafka_conf_t *make_conf(ytc_loop *L, int consumer)
     if (consumer) {
         bad |= conf_set(conf, "group.id", cfg->group, "-G");
         bad |= conf_set(conf, "auto.offset.reset", "earliest", "default");
+        /* librdkafka 2.0 stops fetching for about a second once a partition
+         * queue holds queued.min.messages; a consumer that does more per
+         * message than kcat reaches that during a backlog and stalls.
+         * Memory stays capped by queued.max.messages.kbytes (64 MB). */
+        bad |= conf_set(conf, "queued.min.messages", "1000000", "default");
         if (cfg->exit_eof) {
             bad |= conf_set(conf, "enable.partition.eof", "true", "-e");
         }
@@ -1089,16 +1113,24 @@ int ytc_loop_create(ytc_loop **out, const ytc_config *cfg, apr_pool_t *p)
     return 0;
 }
 
+/* A waiting job is ~1.5 KB and holds no body, so hundreds may wait. After
+ * a resume librdkafka fetches again (up to fetch.wait.max.ms), so the low
+ * mark must hold enough work to bridge that; the gap between the marks keeps
+ * pause/resume rare. */
+static long low_mark(const ytc_loop *L)
+{
+    long c = L->cfg->concurrency;
+    return c * 4 > 256 ? c * 4 : 256;
+}
+
 static int over_high(const ytc_loop *L)
 {
-    return L->jobs >= 2L * L->cfg->concurrency
-        || L->msgs >= YTC_MAX_PENDING_MSGS;
+    return L->jobs >= 2 * low_mark(L) || L->msgs >= YTC_MAX_PENDING_MSGS;
 }
 
 static int under_low(const ytc_loop *L)
 {
-    return L->jobs <= L->cfg->concurrency
-        && L->msgs < YTC_MAX_PENDING_MSGS / 2;
+    return L->jobs <= low_mark(L) && L->msgs < YTC_MAX_PENDING_MSGS / 2;
 }
 
 static int all_at_eof(const ytc_loop *L)
@@ -1175,6 +1207,57 @@ static void teardown(ytc_loop *L)
     close(L->wake[1]);
 }
 
+/* take messages until the queue is empty, the high-water mark is reached
+ * or a batch is done; the first poll may wait @a timeout_ms. 1 if more may
+ * be waiting. */
+static int intake(ytc_loop *L, int timeout_ms)
+{
+    const ytc_config *cfg = L->cfg;
+    int n = 0, more = 0;
+
+    for (;;) {
+        rd_kafka_message_t *rkm;
+        if (cfg->count > 0 && L->consumed >= cfg->count) {
+            /* -c: take no more, serve only group events */
+            rkm = rd_kafka_consumer_poll(L->consumer, 0);
+            if (rkm) {
+                ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00435) "-c reached: "
+                        "%s [%" PRId32 "] @%" PRId64 " left for later",
+                        rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-",
+                        rkm->partition, rkm->offset);
+                rd_kafka_message_destroy(rkm);
+                set_paused(L, 1);
+            }
+            break;
+        }
+        if (n >= 1000) {
+            more = 1;
+            break;
+        }
+        rkm = rd_kafka_consumer_poll(L->consumer, n == 0 ? timeout_ms : 0);
+        if (!rkm) {
+            break;
+        }
+        if (!rkm->err) {
+            L->consumed++;
+        }
+        handle_message(L, rkm);
+        rd_kafka_message_destroy(rkm);
+        n++;
+        if (over_high(L)) {
+            break;
+        }
+    }
+    if (!L->paused && over_high(L)) {
+        set_paused(L, 1);
+    }
+    else if (L->paused && under_low(L)) {
+        set_paused(L, 0);
+        more = 1;
+    }
+    return more;
+}
+
 int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
 {
     const ytc_config *cfg = L->cfg;
@@ -1185,7 +1268,7 @@ int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
     for (;;) {
         apr_time_t now = apr_time_now();
         long timeout = 200;
-        int n = 0, more = 0;
+        int more = 0;
         ytc_job *j, **jp;
 
         if (*stop && !L->stopping) {
@@ -1209,46 +1292,7 @@ int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
         }
 
         if (!L->stopping) {
-            for (;;) {
-                rd_kafka_message_t *rkm;
-                if (cfg->count > 0 && L->consumed >= cfg->count) {
-                    /* -c: take no more, serve only group events */
-                    rkm = rd_kafka_consumer_poll(L->consumer, 0);
-                    if (rkm) {
-                        ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00435) "-c reached: "
-                                "%s [%" PRId32 "] @%" PRId64 " left for later",
-                                rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "-",
-                                rkm->partition, rkm->offset);
-                        rd_kafka_message_destroy(rkm);
-                        set_paused(L, 1);
-                    }
-                    break;
-                }
-                if (n >= 1000) {
-                    more = 1;
-                    break;
-                }
-                rkm = rd_kafka_consumer_poll(L->consumer, 0);
-                if (!rkm) {
-                    break;
-                }
-                if (!rkm->err) {
-                    L->consumed++;
-                }
-                handle_message(L, rkm);
-                rd_kafka_message_destroy(rkm);
-                n++;
-                if (over_high(L)) {
-                    break;
-                }
-            }
-            if (!L->paused && over_high(L)) {
-                set_paused(L, 1);
-            }
-            else if (L->paused && under_low(L)) {
-                set_paused(L, 0);
-                more = 1;
-            }
+            more = intake(L, 0);
         }
 
         /* due retries go to the front of the line */
@@ -1298,8 +1342,16 @@ int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
         if (more) {
             timeout = 0;
         }
-        ytc_fetcher_run(L->fetch, (int)timeout, L->wake[0]);
         drain_pipe(L->wake[0]);
+        if (!L->stopping && !L->ready_head && ytc_fetcher_active(L->fetch) == 0
+            && !(cfg->count > 0 && L->consumed >= cfg->count)) {
+            /* nothing on the wire: wait in librdkafka, which hands over a
+             * message the moment it arrives */
+            intake(L, (int)timeout);
+        }
+        else {
+            ytc_fetcher_run(L->fetch, (int)timeout, L->wake[0]);
+        }
     }
     teardown(L);
     ytc_log(YTC_LOG_INFO, YTC_LOGNO(00434) "stopped after %ld message(s)",

@@ -2,6 +2,7 @@
  * ytkafka-consumer: consume YouTube links from Kafka in a consumer group,
  * fetch each video's metadata, store it. See DESIGN.md, "The consumer".
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +125,11 @@ int main(int argc, char **argv)
     ytc_loop *loop = NULL;
     struct sigaction sa;
     int rc;
+
+    /* watch pages are ~1 MB each, many at once: keep such buffers in the
+     * heap for reuse instead of an mmap, page faults and munmap per page */
+    mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 
     if (apr_initialize() != APR_SUCCESS) {
         fputs("ytkafka-consumer: cannot initialise APR\n", stderr);

@@ -44,7 +44,8 @@ static const char UPSERT_SQL[] =
     " last_error = excluded.last_error,"
     " updated_at = excluded.updated_at";
 
-static int run_pragma(ytc_db *db, apr_pool_t *p, const char *sql)
+static int run_pragma(ytc_db *db, apr_pool_t *p, const char *sql,
+                      int quiet)
 {
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
@@ -52,7 +53,8 @@ static int run_pragma(ytc_db *db, apr_pool_t *p, const char *sql)
 
     rv = apr_dbd_select(db->driver, p, db->handle, &res, sql, 0);
     if (rv != 0) {
-        ytc_log(YTC_LOG_ERR, YTC_LOGNO(00301) "sqlite: %s: %s", sql,
+        ytc_log(quiet ? YTC_LOG_DEBUG : YTC_LOG_ERR, YTC_LOGNO(00301)
+                "sqlite: %s: %s", sql,
                 apr_dbd_error(db->driver, db->handle, rv));
         return -1;
     }
@@ -115,34 +117,31 @@ static int create_schema(ytc_db *db, int quiet)
     return rc;
 }
 
-static int connect_db(ytc_db *db)
+static int connect_db(ytc_db *db, int quiet)
 {
     const char *err = NULL;
-    int rv, tries;
+    int rv;
 
     db->handle = NULL;
     db->upsert = NULL;
     if (apr_dbd_open_ex(db->driver, db->pool, db->params, &db->handle, &err)
         != APR_SUCCESS) {
-        ytc_log(YTC_LOG_ERR, YTC_LOGNO(00302) "database %s: cannot open: %s",
+        ytc_log(quiet ? YTC_LOG_DEBUG : YTC_LOG_ERR, YTC_LOGNO(00302)
+                "database %s: cannot open: %s",
                 db->driver_name, err ? err : "unknown error");
         db->handle = NULL;
         return -1;
     }
     /* busy_timeout first: another consumer may be creating the same file */
     if (db->is_sqlite
-        && (run_pragma(db, db->pool, "PRAGMA busy_timeout=10000") != 0
-            || run_pragma(db, db->pool, "PRAGMA journal_mode=WAL") != 0
-            || run_pragma(db, db->pool, "PRAGMA synchronous=NORMAL") != 0)) {
+        && (run_pragma(db, db->pool, "PRAGMA busy_timeout=10000", quiet)
+            || run_pragma(db, db->pool, "PRAGMA journal_mode=WAL", quiet)
+            || run_pragma(db, db->pool, "PRAGMA synchronous=NORMAL", quiet))) {
         goto fail;
     }
     /* consumers starting together race to create the schema (SQLite:
      * "schema has changed", PostgreSQL: duplicate pg_type): try again */
-    for (tries = 0; (rv = create_schema(db, tries < 9)) != 0 && tries < 9;
-         tries++) {
-        apr_sleep(apr_time_from_msec(100 + 50 * tries));
-    }
-    if (rv != 0) {
+    if (create_schema(db, quiet) != 0) {
         goto fail;
     }
     rv = apr_dbd_prepare(db->driver, db->pool, db->handle, UPSERT_SQL, NULL,
@@ -167,6 +166,7 @@ int ytc_db_open(ytc_db **out, const char *dsn, apr_pool_t *p)
     ytc_db *db;
     apr_pool_t *pool;
     apr_status_t rv;
+    int tries;
 
     *out = NULL;
     if (!strcmp(dsn, "none")) {
@@ -195,9 +195,15 @@ int ytc_db_open(ytc_db **out, const char *dsn, apr_pool_t *p)
         apr_pool_destroy(pool);
         return -1;
     }
-    if (connect_db(db) != 0) {
-        apr_pool_destroy(pool);
-        return -1;
+    /* consumers starting together race to switch SQLite to WAL and to
+     * create the schema (SQLite: "database is locked", "schema has
+     * changed"; PostgreSQL: duplicate pg_type): try again a few times */
+    for (tries = 0; connect_db(db, tries < 9) != 0; tries++) {
+        if (tries == 9) {
+            apr_pool_destroy(pool);
+            return -1;
+        }
+        apr_sleep(apr_time_from_msec(100 + 100 * tries));
     }
     ytc_log(YTC_LOG_INFO, YTC_LOGNO(00307) "database %s ready",
             db->driver_name);
@@ -254,7 +260,7 @@ int ytc_db_upsert(ytc_db *db, const ytc_row *row)
             apr_dbd_close(db->driver, db->handle);
             db->handle = NULL;
         }
-        if (connect_db(db) == 0) {
+        if (connect_db(db, 0) == 0) {
             rc = do_upsert(db, p, args, &err);
         }
         if (rc != 0) {
@@ -278,15 +284,20 @@ void ytc_db_close(ytc_db *db)
     apr_pool_destroy(db->pool);
 }
 
+int ytc_stdout_write(const char *s, size_t len)
+{
+    if (fwrite(s, 1, len, stdout) != len || fputc('\n', stdout) == EOF
+        || fflush(stdout) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 int ytc_stdout_line(json_object *obj)
 {
     size_t len = 0;
     const char *s = json_object_to_json_string_length(
         obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-    if (fwrite(s, 1, len, stdout) != len || fputc('\n', stdout) == EOF
-        || fflush(stdout) != 0) {
-        return -1;
-    }
-    return 0;
+    return ytc_stdout_write(s, len);
 }

@@ -50,4 +50,7 @@ void ytc_db_close(ytc_db *db);
 /** Write @a obj as one line on stdout and flush. 0 or -1. */
 int ytc_stdout_line(json_object *obj);
 
+/** Write @a len bytes of serialized JSON and a newline to stdout, flush. */
+int ytc_stdout_write(const char *s, size_t len);
+
 #endif /* YTC_SINK_H */

@@ -57,8 +57,9 @@ class FakeYouTube:
         if template:
             # one page for every id: the benchmark must not measure Python
             v = ytfixtures.video(_PLACEHOLDER, title="Bench video " + _PLACEHOLDER)
-            self._template = (ytfixtures.watch_page(v, "ok", size),
-                              ytfixtures.oembed(v))
+            ph = _PLACEHOLDER.encode()
+            self._template = (ytfixtures.watch_page(v, "ok", size).split(ph),
+                              ytfixtures.oembed(v).split(ph))
         self.httpd = _Server(("127.0.0.1", port), self._handler())
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
@@ -105,8 +106,7 @@ class FakeYouTube:
     def _page(self, vid, kind):
         if self._template:
             page, oe = self._template
-            return (page if kind == "watch" else oe).replace(
-                _PLACEHOLDER.encode(), vid.encode())
+            return vid.encode().join(oe if kind == "oembed" else page)
         key = (vid, kind)
         with self.lock:
             hit = self._cache.get(key)
@@ -129,6 +129,9 @@ class FakeYouTube:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "FakeYouTube/1.0"
+            # headers and body are two writes: without this, Nagle plus the
+            # client's delayed ACK add 40 ms to every small answer
+            disable_nagle_algorithm = True
 
             def log_message(self, fmt, *args):
                 pass
@@ -245,6 +248,9 @@ def main():
     ap.add_argument("--template", action="store_true",
                     help="one pre-built page for every id (fast)")
     a = ap.parse_args()
+    # 64 handler threads waking from their latency sleep contend for the GIL;
+    # the default 5 ms switch interval would add that to every answer
+    sys.setswitchinterval(0.0005)
     fake = FakeYouTube(latency=a.latency_ms / 1000.0, size=a.size,
                        default_mode=a.mode, template=a.template, port=a.port)
     print("PORT %d" % fake.port, flush=True)

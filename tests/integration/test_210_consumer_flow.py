@@ -4,7 +4,6 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 
 from ytc_helpers import (consumer_args, consumer_factory, committed, dlq_records,  # noqa: F401
                          evil, fake_yt, sqlite_rows, wait_for)

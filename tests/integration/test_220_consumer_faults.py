@@ -1,6 +1,5 @@
 """ytkafka-consumer under faults: SIGKILL and restart, SIGTERM, no broker at
 start, two consumers in one group."""
-import os
 import signal
 import time
 
@@ -60,13 +59,12 @@ def test_sigterm_commits_and_nothing_is_processed_again(kafka, fake_yt, consumer
     extra = ids("term-late", 1)[0]
     c2 = consumer_factory(args, name="second")
     kafka.produce(topic, ["https://youtu.be/%s" % extra])
-    lines = c2.wait_results(1)
+    c2.wait_results(1)
     time.sleep(2)
     assert [x["video_id"] for x in c2.results()] == [extra]
     assert all(extra in r["path"] for r in fake_yt.requests[seen:])
     assert c2.stop() == 0
     assert committed(kafka, "g-" + topic, topic) == {0: 11}
-    del lines
 
 
 def test_sigterm_with_slow_fetches_in_flight(kafka, fake_yt, consumer_factory, tmp_path):
@@ -144,3 +142,13 @@ def test_two_consumers_one_group_share_the_work(kafka, fake_yt, consumer_factory
     assert len(sqlite_rows(db)) == 40
     wait_for(lambda: sum(committed(kafka, group, topic).values()) == 40, 30)
     assert a.stop() == 0 and b.stop() == 0
+
+
+def test_sigint_is_a_clean_stop_too(kafka, fake_yt, consumer_factory, tmp_path):
+    topic = kafka.new_topic("int")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "none"))
+    c.wait_log(r"YTC00407: assigned", timeout=60)
+    c.signal(signal.SIGINT)
+    assert c.wait(30) == 0
+    err = c.stderr()
+    assert "YTC00430: stopping" in err and "YTC00428: leaving the group" in err

@@ -3,7 +3,7 @@ redelivered message never adds a row."""
 import json
 
 from ytc_helpers import (consumer_args, consumer_factory, fake_yt, pg_rows,  # noqa: F401
-                         postgres, sqlite_rows, wait_for)
+                         postgres, sqlite_rows)
 import ytfixtures
 
 VOLATILE = ("first_seen_at", "updated_at", "metadata_json")

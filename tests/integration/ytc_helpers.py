@@ -40,8 +40,16 @@ _SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime e
 
 
 def consumer_bin():
-    return os.environ.get("YTK_CONSUMER",
-                          os.path.join(BUILD, "consumer", "ytkafka-consumer"))
+    """YTK_CONSUMER, else the ASan build's (YTK_ASAN_BUILD_DIR, as dev/test
+    sets it: the consumer suite runs under the sanitizers), else BUILD's."""
+    if os.environ.get("YTK_CONSUMER"):
+        return os.environ["YTK_CONSUMER"]
+    asan = os.environ.get("YTK_ASAN_BUILD_DIR")
+    if asan:
+        path = os.path.join(asan, "consumer", "ytkafka-consumer")
+        if os.access(path, os.X_OK):
+            return path
+    return os.path.join(BUILD, "consumer", "ytkafka-consumer")
 
 
 def wait_for(pred, timeout=30, interval=0.1, what="condition"):
