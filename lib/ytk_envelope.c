@@ -4,22 +4,75 @@
 #include <string.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
 #include "ytk_envelope.h"
 #include "ytk_url.h"
 
-/* json_object_object_add() takes ownership even of NULL; track failures. */
-static int add_str(json_object *o, const char *key, const char *s, size_t len)
+/* The second byte of a two-byte escape, else 0. */
+static char short_escape(unsigned char c)
 {
-    json_object *v = NULL;
+    switch (c) {
+    case '"':
+        return '"';
+    case '\\':
+        return '\\';
+    case '\b':
+        return 'b';
+    case '\f':
+        return 'f';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    default:
+        return 0;
+    }
+}
 
-    if (s != NULL) {
-        if ((v = json_object_new_string_len(s, (int)len)) == NULL) {
-            return -1;
+size_t ytk_json_escaped_len(const char *s, size_t len)
+{
+    size_t i, n = len;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (short_escape(c)) {
+            n += 1;
+        }
+        else if (c < 0x20) {
+            n += 5;
         }
     }
-    return json_object_object_add(o, key, v) == 0 ? 0 : -1;
+    return n;
+}
+
+size_t ytk_json_escape(char *dst, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = dst;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e = short_escape(c);
+
+        if (e) {
+            o[0] = '\\';
+            o[1] = e;
+            o += 2;
+        }
+        else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        }
+        else {
+            *o++ = (char)c;
+        }
+    }
+    return (size_t)(o - dst);
 }
 
 /* Length of the well-formed UTF-8 sequence at s (RFC 3629), else 0. */
@@ -102,15 +155,77 @@ static char *utf8_fix(const char *url, size_t len, size_t *fixed, int *err)
     return res;
 }
 
+/* Append "key": and the escaped string value, or null. */
+static char *put_field(char *o, const char *key, const char *v, size_t len)
+{
+    size_t k = strlen(key);
+
+    memcpy(o, key, k);
+    o += k;
+    if (v == NULL) {
+        memcpy(o, "null", 4);
+        return o + 4;
+    }
+    *o++ = '"';
+    o += ytk_json_escape(o, v, len);
+    *o++ = '"';
+    return o;
+}
+
+/* The same bytes json-c gave (JSON_C_TO_STRING_PLAIN, NOSLASHESCAPE), in
+ * one allocation: this runs once per message. */
+static char *envelope_write(const char *canon, const char *video_id,
+                            const char *url, size_t url_len,
+                            const char *request_id, const char *received_at,
+                            const char *source, size_t *out_len)
+{
+    static const char *const keys[] = {
+        "{\"links\":", ",\"video_id\":", ",\"url\":", ",\"request_id\":",
+        ",\"received_at\":", ",\"source\":"
+    };
+    const char *vals[6];
+    size_t lens[6], total = 2, i;
+    char *res, *o;
+
+    vals[0] = canon;
+    vals[1] = video_id;
+    vals[2] = url;
+    vals[3] = request_id;
+    vals[4] = received_at;
+    vals[5] = source;
+    lens[0] = strlen(canon);
+    lens[1] = YTK_VIDEO_ID_LEN;
+    lens[2] = url_len;
+    lens[3] = request_id ? strlen(request_id) : 0;
+    lens[4] = strlen(received_at);
+    lens[5] = strlen(source);
+    for (i = 0; i < 6; i++) {
+        /* the key, the quotes (or "null") and the escaped value */
+        total += strlen(keys[i]) + 4
+                 + (vals[i] ? ytk_json_escaped_len(vals[i], lens[i]) : 0);
+    }
+    if ((res = malloc(total)) == NULL) {
+        return NULL;
+    }
+    o = res;
+    for (i = 0; i < 6; i++) {
+        o = put_field(o, keys[i], vals[i], lens[i]);
+    }
+    *o++ = '}';
+    *o = '\0';
+    if (out_len) {
+        *out_len = (size_t)(o - res);
+    }
+    return res;
+}
+
 char *ytk_envelope_build(const char *video_id, const char *url, size_t url_len,
                          const char *request_id, const char *received_at,
                          const char *source, size_t *out_len)
 {
     char canon[64], now[32], *fixed_url;
     size_t fixed_len;
-    json_object *o;
     int err;
-    const char *js;
     char *res = NULL;
 
     if (out_len) {
@@ -145,24 +260,8 @@ char *ytk_envelope_build(const char *video_id, const char *url, size_t url_len,
         url = fixed_url;
         url_len = fixed_len;
     }
-    if ((o = json_object_new_object()) == NULL) {
-        free(fixed_url);
-        return NULL;
-    }
-    if (add_str(o, "links", canon, strlen(canon)) == 0
-        && add_str(o, "video_id", video_id, YTK_VIDEO_ID_LEN) == 0
-        && add_str(o, "url", url, url_len) == 0
-        && add_str(o, "request_id", request_id,
-                   request_id ? strlen(request_id) : 0) == 0
-        && add_str(o, "received_at", received_at, strlen(received_at)) == 0
-        && add_str(o, "source", source, strlen(source)) == 0) {
-        js = json_object_to_json_string_ext(
-            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (js != NULL && (res = strdup(js)) != NULL && out_len) {
-            *out_len = strlen(res);
-        }
-    }
-    json_object_put(o);
+    res = envelope_write(canon, video_id, url, url_len, request_id,
+                         received_at, source, out_len);
     free(fixed_url);
     return res;
 }

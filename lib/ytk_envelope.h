@@ -30,6 +30,22 @@ char *ytk_envelope_build(const char *video_id, const char *url, size_t url_len,
                          const char *source, size_t *out_len);
 
 /**
+ * The length of @a s[0..len) escaped as the inside of a JSON string by
+ * ytk_json_escape().
+ */
+size_t ytk_json_escaped_len(const char *s, size_t len);
+
+/**
+ * Escape @a s[0..len) as the inside of a JSON string, byte for byte as
+ * json-c 0.16 does with JSON_C_TO_STRING_NOSLASHESCAPE: '"', '\\' and
+ * \b \f \n \r \t as two-byte escapes, other bytes below 0x20 as \u00xx,
+ * everything else (including bytes that are not UTF-8) as is.
+ * @param dst room for ytk_json_escaped_len() bytes; not NUL-terminated
+ * @return the number of bytes written
+ */
+size_t ytk_json_escape(char *dst, const char *s, size_t len);
+
+/**
  * Format @a usec (microseconds since the epoch) as RFC 3339 UTC with
  * milliseconds, e.g. "2026-11-23T04:12:48.123Z". @a buf needs 25 bytes;
  * a smaller buffer, or a year outside 0000..9999, gives "".

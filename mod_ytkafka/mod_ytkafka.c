@@ -19,6 +19,7 @@ static void ytk_child_init(apr_pool_t *pchild, server_rec *s)
     /* The status slot first: producers report their gauges into it. */
     ytk_status_child_init(pchild, s);
     ytk_producer_child_init(pchild, s);
+    ytk_send_child_init();
 }
 
 static void ytk_register_hooks(apr_pool_t *p)

@@ -1,4 +1,5 @@
 /* mod_ytkafka: the ytkafka-send handler. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +14,6 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_filter.h>
-
-#include <json.h>
 
 #include "ytk_private.h"
 #include "ytk_config.h"
@@ -58,72 +57,138 @@ enum { YTK_CT_OTHER, YTK_CT_JSON, YTK_CT_FORM };
 
 /* ---- JSON answers ------------------------------------------------------ */
 
-static apr_status_t json_put(void *data)
+/* The answer is built straight into request-pool memory, in the bytes
+ * json-c's JSON_C_TO_STRING_PLAIN gave: no objects to allocate and free
+ * per request. */
+typedef struct {
+    apr_pool_t *pool;
+    char *buf;
+    apr_size_t len;
+    apr_size_t cap;
+} ytk_jbuf;
+
+static void jb_init(ytk_jbuf *b, apr_pool_t *pool)
 {
-    json_object_put(data);
-    return APR_SUCCESS;
+    b->pool = pool;
+    b->cap = 512;
+    b->len = 0;
+    b->buf = apr_palloc(pool, b->cap);
 }
 
-/* A JSON object owned by the request pool. */
-static json_object *pool_json(apr_pool_t *p)
+static char *jb_room(ytk_jbuf *b, apr_size_t n)
 {
-    json_object *o = json_object_new_object();
+    if (b->len + n > b->cap) {
+        apr_size_t cap = b->cap * 2;
+        char *nbuf;
 
-    apr_pool_cleanup_register(p, o, json_put, apr_pool_cleanup_null);
-    return o;
+        while (b->len + n > cap) {
+            cap *= 2;
+        }
+        nbuf = apr_palloc(b->pool, cap);
+        memcpy(nbuf, b->buf, b->len);
+        b->buf = nbuf;
+        b->cap = cap;
+    }
+    return b->buf + b->len;
 }
 
-static void jset_str(json_object *o, const char *k, const char *v, size_t n)
+static void jb_raw(ytk_jbuf *b, const char *s, apr_size_t n)
 {
-    json_object_object_add(o, k, json_object_new_string_len(v, (int)n));
+    memcpy(jb_room(b, n), s, n);
+    b->len += n;
 }
 
-static void jset(json_object *o, const char *k, const char *v)
+#define JB_LIT(b, lit) jb_raw((b), (lit), sizeof(lit) - 1)
+
+/* A member's key, after a comma unless it opens the object or array. */
+static void jb_key(ytk_jbuf *b, const char *key)
 {
-    json_object_object_add(o, k, json_object_new_string(v));
+    apr_size_t k = strlen(key);
+    char *o = jb_room(b, k + 4);
+    char last = b->len ? b->buf[b->len - 1] : '{';
+
+    if (last != '{' && last != '[') {
+        *o++ = ',';
+    }
+    *o++ = '"';
+    memcpy(o, key, k);
+    o += k;
+    *o++ = '"';
+    *o++ = ':';
+    b->len = (apr_size_t)(o - b->buf);
 }
 
-static json_object *error_obj(const char *code, const char *message)
+static void jb_str(ytk_jbuf *b, const char *s, apr_size_t n)
 {
-    json_object *e = json_object_new_object();
+    char *o = jb_room(b, ytk_json_escaped_len(s, n) + 2);
 
-    jset(e, "code", code);
-    jset(e, "message", message);
-    return e;
+    *o++ = '"';
+    o += ytk_json_escape(o, s, n);
+    *o++ = '"';
+    b->len = (apr_size_t)(o - b->buf);
 }
 
-static int respond(ytk_req *q, int status, json_object *body)
+static void jset_str(ytk_jbuf *b, const char *k, const char *v, size_t n)
+{
+    jb_key(b, k);
+    jb_str(b, v, n);
+}
+
+static void jset(ytk_jbuf *b, const char *k, const char *v)
+{
+    jset_str(b, k, v, strlen(v));
+}
+
+static void jset_int(ytk_jbuf *b, const char *k, int64_t v)
+{
+    char num[24];
+    int n = apr_snprintf(num, sizeof(num), "%" APR_INT64_T_FMT, v);
+
+    jb_key(b, k);
+    jb_raw(b, num, (apr_size_t)n);
+}
+
+static void error_obj(ytk_jbuf *b, const char *code, const char *message)
+{
+    jb_key(b, "error");
+    JB_LIT(b, "{");
+    jset(b, "code", code);
+    jset(b, "message", message);
+    JB_LIT(b, "}");
+}
+
+/* Close the answer @a b (an object still open) and send it. */
+static int respond(ytk_req *q, int status, ytk_jbuf *b)
 {
     request_rec *r = q->r;
-    const char *s;
-    size_t len;
 
-    json_object_object_add(body, "request_id",
-                           json_object_new_string(q->request_id));
-    s = json_object_to_json_string_length(
-        body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    jset(b, "request_id", q->request_id);
+    JB_LIT(b, "}\n");
     r->status = status;
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_set_content_length(r, (apr_off_t)len + 1);
+    ap_set_content_length(r, (apr_off_t)b->len);
     ytk_status_request(status);
     if (!r->header_only) {
-        ap_rwrite(s, (int)len, r);
-        ap_rputc('\n', r);
+        ap_rwrite(b->buf, (int)b->len, r);
     }
     return OK;
 }
 
-static int respond_error(ytk_req *q, int status, const char *code,
-                         const char *message, json_object *links)
-{
-    json_object *body = pool_json(q->r->pool);
+static void links_json(ytk_req *q, ytk_jbuf *b);
 
-    json_object_object_add(body, "error", error_obj(code, message));
-    if (links) {
-        json_object_object_add(body, "links", links);
+static int respond_error(ytk_req *q, int status, const char *code,
+                         const char *message, int with_links)
+{
+    ytk_jbuf b;
+
+    jb_init(&b, q->r->pool);
+    JB_LIT(&b, "{");
+    error_obj(&b, code, message);
+    if (with_links) {
+        links_json(q, &b);
     }
-    return respond(q, status, body);
+    return respond(q, status, &b);
 }
 
 static void set_retry_after(request_rec *r, int seconds)
@@ -135,6 +200,51 @@ static void set_retry_after(request_rec *r, int seconds)
 }
 
 /* ---- the request --------------------------------------------------------- */
+
+/* Request ids need to be unique, not secret: ap_random_insecure_bytes()
+ * takes one process-wide mutex and runs SHA-256 per call, so each thread
+ * seeds a xorshift128+ from it once per child (a forked child must not
+ * repeat its parent's sequence) and draws from that. */
+static unsigned int rid_generation;
+typedef struct {
+    uint64_t s[2];
+    unsigned int generation;
+} ytk_rid_rng;
+static __thread ytk_rid_rng rid_rng;
+
+void ytk_send_child_init(void)
+{
+    __atomic_add_fetch(&rid_generation, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t rid_next(ytk_rid_rng *g)
+{
+    uint64_t x = g->s[0];
+    const uint64_t y = g->s[1];
+
+    g->s[0] = y;
+    x ^= x << 23;
+    g->s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    return g->s[1] + y;
+}
+
+static void rid_bytes(unsigned char raw[15])
+{
+    unsigned int gen = __atomic_load_n(&rid_generation, __ATOMIC_ACQUIRE);
+    ytk_rid_rng *g = &rid_rng;  /* one TLS lookup in a module */
+    uint64_t a, b;
+
+    if (g->generation != gen || !(g->s[0] | g->s[1])) {
+        do {
+            ap_random_insecure_bytes(g->s, sizeof(g->s));
+        } while (!(g->s[0] | g->s[1]));
+        g->generation = gen;
+    }
+    a = rid_next(g);
+    b = rid_next(g);
+    memcpy(raw, &a, 8);
+    memcpy(raw + 8, &b, 7);
+}
 
 static const char *request_id(request_rec *r)
 {
@@ -148,7 +258,7 @@ static const char *request_id(request_rec *r)
     if (uid && *uid) {
         return uid;
     }
-    ap_random_insecure_bytes(raw, sizeof(raw));
+    rid_bytes(raw);
     id = apr_palloc(r->pool, 21);
     for (i = 0; i < 5; ++i) {
         unsigned long v = ((unsigned long)raw[3 * i] << 16)
@@ -272,62 +382,62 @@ static int too_large(ytk_req *q, const char *message)
     /* Do not read the rest of a body we refused. */
     q->r->connection->keepalive = AP_CONN_CLOSE;
     return respond_error(q, HTTP_REQUEST_ENTITY_TOO_LARGE, "too_large",
-                         message, NULL);
+                         message, 0);
 }
 
-static json_object *link_json(ytk_req *q, const ytk_link *l)
+static void link_json(ytk_req *q, const ytk_link *l, ytk_jbuf *b)
 {
-    json_object *o = json_object_new_object();
     const ytk_err_map *map;
 
-    jset_str(o, "url", l->url, l->url_len);
+    JB_LIT(b, "{");
+    jset_str(b, "url", l->url, l->url_len);
     if (l->state != YTK_LINK_REJECTED) {
-        jset(o, "video_id", l->id);
+        jset(b, "video_id", l->id);
     }
     switch (l->state) {
     case YTK_LINK_REJECTED:
-        jset(o, "status", "rejected");
-        json_object_object_add(o, "http_status", json_object_new_int(422));
-        json_object_object_add(o, "error",
-                               error_obj(ytk_url_code(l->url_rc),
-                                         ytk_url_strerror(l->url_rc)));
+        jset(b, "status", "rejected");
+        jset_int(b, "http_status", 422);
+        error_obj(b, ytk_url_code(l->url_rc), ytk_url_strerror(l->url_rc));
         break;
     case YTK_LINK_DELIVERED:
-        jset(o, "status", "delivered");
-        json_object_object_add(o, "http_status", json_object_new_int(201));
-        jset(o, "topic", q->topic);
-        json_object_object_add(o, "partition",
-                               json_object_new_int(l->partition));
-        json_object_object_add(o, "offset", json_object_new_int64(l->offset));
+        jset(b, "status", "delivered");
+        jset_int(b, "http_status", 201);
+        jset(b, "topic", q->topic);
+        jset_int(b, "partition", l->partition);
+        jset_int(b, "offset", l->offset);
         break;
     case YTK_LINK_QUEUED:
-        jset(o, "status", "queued");
-        json_object_object_add(o, "http_status", json_object_new_int(202));
-        jset(o, "topic", q->topic);
+        jset(b, "status", "queued");
+        jset_int(b, "http_status", 202);
+        jset(b, "topic", q->topic);
         break;
     case YTK_LINK_UNKNOWN:
     case YTK_LINK_FAILED:
         map = ytk_err_map_get(l->err);
-        jset(o, "status", l->state == YTK_LINK_UNKNOWN ? "unknown"
+        jset(b, "status", l->state == YTK_LINK_UNKNOWN ? "unknown"
                                                        : "failed");
-        json_object_object_add(o, "http_status",
-                               json_object_new_int(map->status));
-        json_object_object_add(o, "error",
-                               error_obj(map->code, map->message));
+        jset_int(b, "http_status", map->status);
+        error_obj(b, map->code, map->message);
         break;
     }
-    return o;
+    JB_LIT(b, "}");
 }
 
-static json_object *links_json(ytk_req *q)
+/* The "links" member: one object per submitted link. */
+static void links_json(ytk_req *q, ytk_jbuf *b)
 {
-    json_object *a = json_object_new_array();
     int i;
 
+    jb_key(b, "links");
+    JB_LIT(b, "[");
     for (i = 0; i < q->n; ++i) {
-        json_object_array_add(a, link_json(q, &q->links[i]));
+        if (i > 0) {
+            JB_LIT(b, ",");
+        }
+        link_json(q, &q->links[i], b);
     }
-    return a;
+    JB_LIT(b, "]");
 }
 
 /* Produce every accepted link; wait for the reports if asked to. */
@@ -403,7 +513,7 @@ static int answer(ytk_req *q)
 {
     request_rec *r = q->r;
     int i, ok = 0, rejected = 0, unknown = 0, first_fail = -1;
-    json_object *body;
+    ytk_jbuf body;
     const ytk_err_map *map;
 
     for (i = 0; i < q->n; ++i) {
@@ -428,23 +538,24 @@ static int answer(ytk_req *q)
     if (ok == q->n) {
         int queued = ytk_conf_ack(q->dc) == YTK_ACK_QUEUED;
 
-        body = pool_json(r->pool);
-        jset(body, "status", queued ? "queued" : "delivered");
-        jset(body, "topic", q->topic);
-        json_object_object_add(body, "links", links_json(q));
-        return respond(q, queued ? HTTP_ACCEPTED : HTTP_CREATED, body);
+        jb_init(&body, r->pool);
+        JB_LIT(&body, "{");
+        jset(&body, "status", queued ? "queued" : "delivered");
+        jset(&body, "topic", q->topic);
+        links_json(q, &body);
+        return respond(q, queued ? HTTP_ACCEPTED : HTTP_CREATED, &body);
     }
     if (ok > 0) {
-        body = pool_json(r->pool);
-        jset(body, "status", "partial");
-        jset(body, "topic", q->topic);
-        json_object_object_add(body, "links", links_json(q));
-        return respond(q, HTTP_MULTI_STATUS, body);
+        jb_init(&body, r->pool);
+        JB_LIT(&body, "{");
+        jset(&body, "status", "partial");
+        jset(&body, "topic", q->topic);
+        links_json(q, &body);
+        return respond(q, HTTP_MULTI_STATUS, &body);
     }
     if (rejected == q->n) {
         return respond_error(q, HTTP_UNPROCESSABLE_ENTITY, "no_valid_links",
-                             "no link is a valid YouTube video URL",
-                             links_json(q));
+                             "no link is a valid YouTube video URL", 1);
     }
     if (unknown > 0) {
         map = ytk_err_map_get(RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
@@ -461,8 +572,7 @@ static int answer(ytk_req *q)
                       rd_kafka_err2str(q->links[first_fail].err));
     }
     set_retry_after(r, map->retry_after);
-    return respond_error(q, map->status, map->code, map->message,
-                         links_json(q));
+    return respond_error(q, map->status, map->code, map->message, 1);
 }
 
 int ytk_send_handler(request_rec *r)
@@ -492,14 +602,14 @@ int ytk_send_handler(request_rec *r)
         apr_table_setn(r->err_headers_out, "Allow", "POST");
         return respond_error(&q, HTTP_METHOD_NOT_ALLOWED,
                              "method_not_allowed", "only POST is allowed",
-                             NULL);
+                             0);
     }
     ct = media_type(apr_table_get(r->headers_in, "Content-Type"));
     if (ct == YTK_CT_OTHER) {
         return respond_error(&q, HTTP_UNSUPPORTED_MEDIA_TYPE,
                              "unsupported_media_type",
                              "send application/json or "
-                             "application/x-www-form-urlencoded", NULL);
+                             "application/x-www-form-urlencoded", 0);
     }
     rv = read_body(r, ytk_conf_max_body(q.dc), &body, &body_len);
     if (rv == HTTP_REQUEST_ENTITY_TOO_LARGE) {
@@ -524,11 +634,11 @@ int ytk_send_handler(request_rec *r)
     case YTK_LINKS_NOMEM:
         ytk_links_free(&links);
         return respond_error(&q, HTTP_INTERNAL_SERVER_ERROR, "internal",
-                             "out of memory", NULL);
+                             "out of memory", 0);
     default:
         ytk_links_free(&links);
         return respond_error(&q, HTTP_BAD_REQUEST, ytk_links_code(lrc),
-                             ytk_links_strerror(lrc), NULL);
+                             ytk_links_strerror(lrc), 0);
     }
 
     q.n = (int)links.n;
@@ -558,10 +668,10 @@ int ytk_send_handler(request_rec *r)
     if (ytk_producer_unavailable(p, &map)) {
         set_retry_after(r, map->retry_after);
         ytk_status_failed(map->fail);
-        return respond_error(&q, map->status, map->code, map->message, NULL);
+        return respond_error(&q, map->status, map->code, map->message, 0);
     }
     if ((rv = produce_links(&q, p, accepted)) != OK) {
-        return respond_error(&q, rv, "internal", "out of memory", NULL);
+        return respond_error(&q, rv, "internal", "out of memory", 0);
     }
     return answer(&q);
 }

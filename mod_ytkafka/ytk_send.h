@@ -14,4 +14,8 @@
  */
 int ytk_send_handler(request_rec *r);
 
+/** Called in child_init: threads of a new child reseed their request-id
+ *  generator instead of continuing a sequence their parent might share. */
+void ytk_send_child_init(void);
+
 #endif /* YTK_SEND_H */

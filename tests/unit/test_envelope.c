@@ -159,6 +159,74 @@ static void test_build_rejects(void **state)
     assert_null(ytk_envelope_build(RR, NULL, 3, "r", "t", "s", NULL));
 }
 
+/* json-c's own bytes, for what the envelope used to be built with. */
+static char *jsonc_string(const char *s, size_t len)
+{
+    json_object *o = json_object_new_string_len(s, (int)len);
+    char *res = strdup(json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+    json_object_put(o);
+    return res;
+}
+
+/* ytk_json_escape() writes what json-c wrote: every byte value alone and
+ * in a run, and the envelope's request_id (not UTF-8-fixed) too. */
+static void test_escape_matches_jsonc(void **state)
+{
+    char in[300], out[300 * 6 + 3], *want;
+    size_t i, n;
+
+    (void)state;
+    for (i = 0; i < 256; i++) {
+        in[0] = 'a';
+        in[1] = (char)i;
+        in[2] = 'z';
+        want = jsonc_string(in, 3);
+        out[0] = '"';
+        n = 1 + ytk_json_escape(out + 1, in, 3);
+        out[n++] = '"';
+        out[n] = '\0';
+        assert_int_equal(ytk_json_escaped_len(in, 3) + 2, n);
+        if (strcmp(out, want) != 0) {
+            fail_msg("byte 0x%02zx: got %s, want %s", i, out, want);
+        }
+        free(want);
+    }
+    for (i = 0; i < sizeof(in); i++) {
+        in[i] = (char)(i * 7);
+    }
+    want = jsonc_string(in, sizeof(in));
+    out[0] = '"';
+    n = 1 + ytk_json_escape(out + 1, in, sizeof(in));
+    out[n++] = '"';
+    assert_int_equal(ytk_json_escaped_len(in, sizeof(in)) + 2, n);
+    assert_int_equal(strlen(want), n);
+    assert_memory_equal(out, want, n);
+    free(want);
+}
+
+static void test_build_request_id_bytes(void **state)
+{
+    static const char rid[] = "r\x01\x1f\"\\/\x7f\xff\t";
+    char *js, *want, *exp;
+    size_t len;
+
+    (void)state;
+    js = ytk_envelope_build(RR, "u", 1, rid, "t", "s", &len);
+    assert_non_null(js);
+    want = jsonc_string(rid, sizeof(rid) - 1);
+    exp = malloc(strlen(want) + 200);
+    sprintf(exp, "{\"links\":\"https://www.youtube.com/watch?v=" RR "\","
+            "\"video_id\":\"" RR "\",\"url\":\"u\",\"request_id\":%s,"
+            "\"received_at\":\"t\",\"source\":\"s\"}", want);
+    assert_string_equal(js, exp);
+    assert_int_equal(len, strlen(exp));
+    free(exp);
+    free(want);
+    free(js);
+}
+
 typedef struct {
     int64_t usec;
     size_t buflen;
@@ -206,6 +274,8 @@ int main(void)
         cmocka_unit_test(test_build_defaults),
         cmocka_unit_test(test_build_rejects),
         cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_escape_matches_jsonc),
+        cmocka_unit_test(test_build_request_id_bytes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
