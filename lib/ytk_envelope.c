@@ -114,45 +114,40 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 /*
  * JSON must be UTF-8. Bytes of a submitted URL that are not UTF-8 are
  * percent-encoded, which is how they travel in a URL anyway.
- * Returns a malloc'd copy, or NULL (and *fixed = 0) if none was needed.
  */
-static char *utf8_fix(const char *url, size_t len, size_t *fixed, int *err)
+size_t ytk_utf8_fixed_len(const char *s, size_t len)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    const unsigned char *u = (const unsigned char *)url;
-    size_t i, k, o = 0, bad = 0;
-    char *res;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i, k, n = len;
 
-    *err = 0;
-    *fixed = 0;
     for (i = 0; i < len; i += k) {
         if ((k = utf8_len(u + i, len - i)) == 0) {
-            bad++;
+            n += 2;
             k = 1;
         }
     }
-    if (bad == 0) {
-        return NULL;
-    }
-    if ((res = malloc(len + 2 * bad + 1)) == NULL) {
-        *err = 1;
-        return NULL;
-    }
+    return n;
+}
+
+size_t ytk_utf8_fix(char *dst, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i, k, o = 0;
+
     for (i = 0; i < len; i += k) {
         if ((k = utf8_len(u + i, len - i)) == 0) {
-            res[o++] = '%';
-            res[o++] = hex[u[i] >> 4];
-            res[o++] = hex[u[i] & 15];
+            dst[o++] = '%';
+            dst[o++] = hex[u[i] >> 4];
+            dst[o++] = hex[u[i] & 15];
             k = 1;
         }
         else {
-            memcpy(res + o, url + i, k);
+            memcpy(dst + o, s + i, k);
             o += k;
         }
     }
-    res[o] = '\0';
-    *fixed = o;
-    return res;
+    return o;
 }
 
 /* Append "key": and the escaped string value, or null. */
@@ -223,9 +218,8 @@ char *ytk_envelope_build(const char *video_id, const char *url, size_t url_len,
                          const char *request_id, const char *received_at,
                          const char *source, size_t *out_len)
 {
-    char canon[64], now[32], *fixed_url;
+    char canon[64], now[32], *fixed_url = NULL;
     size_t fixed_len;
-    int err;
     char *res = NULL;
 
     if (out_len) {
@@ -252,13 +246,13 @@ char *ytk_envelope_build(const char *video_id, const char *url, size_t url_len,
     if (url == NULL) {
         url = "";
     }
-    fixed_url = utf8_fix(url, url_len, &fixed_len, &err);
-    if (err) {
-        return NULL;
-    }
-    if (fixed_url != NULL) {
+    fixed_len = ytk_utf8_fixed_len(url, url_len);
+    if (fixed_len != url_len) {
+        if ((fixed_url = malloc(fixed_len)) == NULL) {
+            return NULL;
+        }
+        url_len = ytk_utf8_fix(fixed_url, url, url_len);
         url = fixed_url;
-        url_len = fixed_len;
     }
     res = envelope_write(canon, video_id, url, url_len, request_id,
                          received_at, source, out_len);

@@ -46,6 +46,22 @@ size_t ytk_json_escaped_len(const char *s, size_t len);
 size_t ytk_json_escape(char *dst, const char *s, size_t len);
 
 /**
+ * The length of @a s[0..len) once every byte that is not part of a
+ * well-formed UTF-8 sequence (RFC 3629) is percent-encoded; @a len if
+ * @a s is valid UTF-8.
+ */
+size_t ytk_utf8_fixed_len(const char *s, size_t len);
+
+/**
+ * Copy @a s[0..len) to @a dst, percent-encoding ("%FF") every byte that is
+ * not part of a well-formed UTF-8 sequence, so URLs stay URLs and JSON
+ * stays valid.
+ * @param dst room for ytk_utf8_fixed_len() bytes; not NUL-terminated
+ * @return the number of bytes written
+ */
+size_t ytk_utf8_fix(char *dst, const char *s, size_t len);
+
+/**
  * Format @a usec (microseconds since the epoch) as RFC 3339 UTC with
  * milliseconds, e.g. "2026-11-23T04:12:48.123Z". @a buf needs 25 bytes;
  * a smaller buffer, or a year outside 0000..9999, gives "".

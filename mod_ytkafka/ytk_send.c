@@ -118,9 +118,20 @@ static void jb_key(ytk_jbuf *b, const char *key)
     b->len = (apr_size_t)(o - b->buf);
 }
 
+/* Submitted bytes that are not UTF-8 go out percent-encoded, as in the
+ * Kafka record, so the answer is always valid JSON. */
 static void jb_str(ytk_jbuf *b, const char *s, apr_size_t n)
 {
-    char *o = jb_room(b, ytk_json_escaped_len(s, n) + 2);
+    apr_size_t fixed = ytk_utf8_fixed_len(s, n);
+    char *o;
+
+    if (fixed != n) {
+        char *f = apr_palloc(b->pool, fixed);
+
+        n = ytk_utf8_fix(f, s, n);
+        s = f;
+    }
+    o = jb_room(b, ytk_json_escaped_len(s, n) + 2);
 
     *o++ = '"';
     o += ytk_json_escape(o, s, n);

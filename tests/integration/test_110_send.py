@@ -115,6 +115,23 @@ def test_201_form_body_and_link_field(server, kafka):
     assert server.produced() == 3
 
 
+def test_non_utf8_bytes_are_percent_encoded_in_answer_and_record(server, kafka):
+    # %FF decodes to a byte that is not UTF-8; the answer must stay JSON.
+    r = server.request("POST", "/send",
+                       body="links=https%3A%2F%2Fyoutu.be%2F" + VIDEO + "%3Ft%3D%FF"
+                            + "&links=https%3A%2F%2Fev%FFil.example%2F",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 207, r
+    links = r.json()["links"]
+    assert [l["url"] for l in links] == ["https://youtu.be/%s?t=%%FF" % VIDEO,
+                                         "https://ev%FFil.example/"]
+    assert [l["status"] for l in links] == ["delivered", "rejected"]
+    rec = [x for x in kafka.consume(server.topic, kafka.count(server.topic), timeout=20)
+           if json.loads(x["value"])["request_id"] == r.json()["request_id"]]
+    assert len(rec) == 1
+    assert json.loads(rec[0]["value"])["url"] == "https://youtu.be/%s?t=%%FF" % VIDEO
+
+
 def test_202_queued(server, kafka):
     r = server.post_json("/queued", {"links": [URL, URL]})
     assert r.status == 202, r

@@ -233,6 +233,35 @@ typedef struct {
     const char *want;
 } time_case;
 
+static void test_utf8_fix(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *out;
+        size_t out_len;
+    } cases[] = {
+        { "plain", 5, "plain", 5 },
+        { "a\xff" "b", 3, "a%FFb", 5 },
+        { "\xc3\xa9", 2, "\xc3\xa9", 2 },               /* é stays */
+        { "\xc3", 1, "%C3", 3 },                       /* truncated */
+        { "\xc0\xaf", 2, "%C0%AF", 6 },               /* overlong '/' */
+        { "\xed\xa0\x80", 3, "%ED%A0%80", 9 },         /* surrogate */
+        { "x\x00y", 3, "x\x00y", 3 },                 /* NUL is UTF-8 */
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[64];
+        size_t n = ytk_utf8_fixed_len(cases[i].in, cases[i].len);
+
+        assert_int_equal(n, cases[i].out_len);
+        assert_int_equal(ytk_utf8_fix(buf, cases[i].in, cases[i].len), n);
+        assert_memory_equal(buf, cases[i].out, n);
+    }
+}
+
 static void test_format_time(void **state)
 {
     static const time_case cases[] = {
@@ -274,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_build_defaults),
         cmocka_unit_test(test_build_rejects),
         cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_utf8_fix),
         cmocka_unit_test(test_escape_matches_jsonc),
         cmocka_unit_test(test_build_request_id_bytes),
     };
