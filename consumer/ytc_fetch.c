@@ -8,6 +8,12 @@
 /* real watch pages are ~1 MB; anything far larger is not YouTube */
 #define YTC_MAX_BODY (16 * 1024 * 1024)
 
+/* libcurl reads a socket once per multi_perform; with its 16 kB default a
+ * 1 MB page took ~64 loop turns (poll, perform, callback) */
+#ifndef YTC_READ_BUFFER
+#define YTC_READ_BUFFER (256L * 1024)
+#endif
+
 typedef struct ytc_transfer {
     CURL *easy;
     char *buf;
@@ -25,6 +31,10 @@ struct ytc_fetcher {
     long timeout_ms;
     int active;
     ytc_transfer *list;
+    /* finished transfers kept with their easy handle: a new handle costs
+     * its state and a YTC_READ_BUFFER allocation per fetch */
+    ytc_transfer *idle;
+    int nidle, max_idle;
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
@@ -86,6 +96,7 @@ ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
     f->headers_cookie = curl_slist_append(f->headers_cookie,
                                           "Cookie: SOCS=CAI");
     f->timeout_ms = cfg->http_timeout_ms;
+    f->max_idle = cfg->concurrency * 2;
     return f;
 }
 
@@ -101,10 +112,19 @@ static void transfer_free(ytc_fetcher *f, ytc_transfer *t)
         t->next->prev = t->prev;
     }
     curl_multi_remove_handle(f->multi, t->easy);
-    curl_easy_cleanup(t->easy);
     free(t->buf);
-    free(t);
     f->active--;
+    if (f->nidle < f->max_idle) {
+        CURL *e = t->easy;
+        memset(t, 0, sizeof(*t));
+        t->easy = e;
+        t->next = f->idle;
+        f->idle = t;
+        f->nidle++;
+        return;
+    }
+    curl_easy_cleanup(t->easy);
+    free(t);
 }
 
 void ytc_fetcher_destroy(ytc_fetcher *f)
@@ -115,6 +135,12 @@ void ytc_fetcher_destroy(ytc_fetcher *f)
     while (f->list) {
         transfer_free(f, f->list);
     }
+    while (f->idle) {
+        ytc_transfer *t = f->idle;
+        f->idle = t->next;
+        curl_easy_cleanup(t->easy);
+        free(t);
+    }
     curl_multi_cleanup(f->multi);
     curl_slist_free_all(f->headers);
     curl_slist_free_all(f->headers_cookie);
@@ -124,14 +150,25 @@ void ytc_fetcher_destroy(ytc_fetcher *f)
 int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
                     ytc_fetch_done_fn *done, void *baton)
 {
-    ytc_transfer *t = calloc(1, sizeof(*t));
+    ytc_transfer *t;
     CURL *e;
 
-    if (!t || !(e = curl_easy_init())) {
-        free(t);
-        return -1;
+    if (f->idle) {
+        /* every option below is set again: nothing leaks from the last use */
+        t = f->idle;
+        f->idle = t->next;
+        f->nidle--;
+        t->next = NULL;
+        e = t->easy;
     }
-    t->easy = e;
+    else {
+        t = calloc(1, sizeof(*t));
+        if (!t || !(e = curl_easy_init())) {
+            free(t);
+            return -1;
+        }
+        t->easy = e;
+    }
     t->done = done;
     t->baton = baton;
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -149,6 +186,7 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      f->timeout_ms < 5000 ? f->timeout_ms : 5000L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, YTC_READ_BUFFER);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                      (curl_off_t)YTC_MAX_BODY);
     if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {

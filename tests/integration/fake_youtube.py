@@ -16,11 +16,13 @@ Per video id (``fake.set(id, mode, ...)``) or for all ids (``default_mode``):
 
 As a program (for the benchmark): ``python3 fake_youtube.py --port 0
 --latency-ms 20 --size 1000000`` prints ``PORT <n>`` and serves until killed;
-``GET /__stats`` returns the request counters as JSON.
+``GET /__stats`` returns the request counters as JSON (of the process that
+answers it, with ``--processes N``).
 """
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -33,6 +35,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "fixtures"))
 import ytfixtures  # noqa: E402
 
 _PLACEHOLDER = "@@VIDEOID@@"  # 11 characters, like a video id
+
+
+def _sendv(sock, parts):
+    """sendall for a list of buffers, without joining them"""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        n = sock.sendmsg(views[:512])
+        while n and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
 
 
 class _Server(ThreadingHTTPServer):
@@ -105,8 +119,16 @@ class FakeYouTube:
     # -- serving ------------------------------------------------------------
     def _page(self, vid, kind):
         if self._template:
+            # the parts around each id, not their 1 MB join: _send hands them
+            # to sendmsg, so Python copies nothing per request
             page, oe = self._template
-            return vid.encode().join(oe if kind == "oembed" else page)
+            parts = oe if kind == "oembed" else page
+            v = vid.encode()
+            out = [parts[0]]
+            for p in parts[1:]:
+                out.append(v)
+                out.append(p)
+            return out
         key = (vid, kind)
         with self.lock:
             hit = self._cache.get(key)
@@ -138,14 +160,21 @@ class FakeYouTube:
 
             def _send(self, status, body=b"", ctype="text/html; charset=utf-8",
                       headers=()):
+                """body: bytes, or a list of bytes sent as one (sendmsg)"""
+                parts = body if isinstance(body, list) else [body]
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(sum(map(len, parts))))
                 for k, v in headers:
                     self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                # headers and body in one sendmsg: one syscall and one GIL
+                # release per answer, not a write per header and per part
+                self._headers_buffer.append(b"\r\n")
+                head = b"".join(self._headers_buffer)
+                self._headers_buffer = []
+                if self.command == "HEAD":
+                    parts = []
+                _sendv(self.connection, [head] + parts)
 
             def do_POST(self):
                 self.do_GET()
@@ -247,17 +276,50 @@ def main():
     ap.add_argument("--mode", default="ok")
     ap.add_argument("--template", action="store_true",
                     help="one pre-built page for every id (fast)")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="serve from N processes (counters per process)")
     a = ap.parse_args()
     # 64 handler threads waking from their latency sleep contend for the GIL;
     # the default 5 ms switch interval would add that to every answer
     sys.setswitchinterval(0.0005)
     fake = FakeYouTube(latency=a.latency_ms / 1000.0, size=a.size,
                        default_mode=a.mode, template=a.template, port=a.port)
-    print("PORT %d" % fake.port, flush=True)
+    children = []
+    if a.processes > 1:
+        # one listening socket, several processes accepting on it: each has
+        # its own GIL and fewer threads to hand it around
+        fake.httpd.socket.setblocking(False)
+        for _ in range(a.processes - 1):
+            pid = os.fork()
+            if pid == 0:
+                _die_with_parent()
+                children = None
+                break
+            children.append(pid)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    if children is not None:
+        print("PORT %d" % fake.port, flush=True)
     try:
         fake.httpd.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
+    finally:
+        for pid in children or ():
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+
+
+def _die_with_parent():
+    """PR_SET_PDEATHSIG: a child must not outlive a killed parent"""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:
+        os._exit(0)
 
 
 if __name__ == "__main__":
