@@ -89,6 +89,7 @@ struct ytc_loop {
     long consumed;          /* messages taken in (for -c) */
     int assigned;           /* partitions in the assignment */
     int paused;
+    apr_time_t held_since;  /* over the high mark, not polling: since when */
     int stopping;
     int fatal;
     apr_time_t deadline;
@@ -401,6 +402,7 @@ static void set_paused(ytc_loop *L, int on)
         return;
     }
     L->paused = on;
+    L->held_since = 0;
     if (rd_kafka_assignment(L->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR
         && a) {
         if (on) {
@@ -1009,6 +1011,16 @@ static rd_kafka_conf_t *make_conf(ytc_loop *L, int consumer)
          * message than kcat reaches that during a backlog and stalls.
          * Memory stays capped by queued.max.messages.kbytes (64 MB). */
         bad |= conf_set(conf, "queued.min.messages", "1000000", "default");
+        /* A broker holds a Fetch of partitions at their end for up to
+         * fetch.wait.max.ms (500 ms by default), and librdkafka 2.0 keeps
+         * one Fetch in flight per broker: a partition that becomes
+         * fetchable meanwhile (resumed, newly assigned, or just past the
+         * ListOffsets of an auto.offset.reset, which queues behind that
+         * Fetch on the same connection) waits for it, twice in the reset
+         * case. With some partitions drained and others never committed
+         * that stalled the pipeline for ~1 s. 100 ms bounds the wait at the
+         * cost of 10 instead of 2 empty Fetches a second when idle. */
+        bad |= conf_set(conf, "fetch.wait.max.ms", "100", "default");
         if (cfg->exit_eof) {
             bad |= conf_set(conf, "enable.partition.eof", "true", "-e");
         }
@@ -1114,9 +1126,10 @@ int ytc_loop_create(ytc_loop **out, const ytc_config *cfg, apr_pool_t *p)
 }
 
 /* A waiting job is ~1.5 KB and holds no body, so hundreds may wait. After
- * a resume librdkafka fetches again (up to fetch.wait.max.ms), so the low
- * mark must hold enough work to bridge that; the gap between the marks keeps
- * pause/resume rare. */
+ * a resume librdkafka fetches again, possibly only after a Fetch still in
+ * flight for other partitions (up to fetch.wait.max.ms, 100 ms by our
+ * default), so the low mark must hold enough work to bridge that; the gap
+ * between the marks keeps pause/resume rare. */
 static long low_mark(const ytc_loop *L)
 {
     long c = L->cfg->concurrency;
@@ -1207,17 +1220,58 @@ static void teardown(ytc_loop *L)
     close(L->wake[1]);
 }
 
+static int count_reached(const ytc_loop *L)
+{
+    return L->cfg->count > 0 && L->consumed >= L->cfg->count;
+}
+
+/* Over the high mark the loop first just stops polling: librdkafka keeps
+ * the fetched messages (bounded by queued.max.messages.kbytes) and they are
+ * taken as soon as jobs finish. rd_kafka_resume_partitions in librdkafka
+ * 2.0 is noticed by the broker thread only at its next wake-up, up to ~1 s
+ * after the pause (nothing else wakes it while every partition is paused),
+ * so a pause costs up to that long without messages. Only a hold longer
+ * than this pauses for real, because group events (rebalances) are served
+ * by the same poll. */
+#define YTC_HOLD_MS 1000
+
+static long hold_left_ms(const ytc_loop *L, apr_time_t now)
+{
+    long left;
+
+    if (!L->held_since || L->paused) {
+        return -1;
+    }
+    left = YTC_HOLD_MS - (long)((now - L->held_since) / 1000);
+    return left > 0 ? left : 0;
+}
+
 /* take messages until the queue is empty, the high-water mark is reached
  * or a batch is done; the first poll may wait @a timeout_ms. 1 if more may
  * be waiting. */
 static int intake(ytc_loop *L, int timeout_ms)
 {
-    const ytc_config *cfg = L->cfg;
     int n = 0, more = 0;
 
+    if (!L->paused && !count_reached(L)) {
+        if (!over_high(L)) {
+            L->held_since = 0;
+        }
+        else {
+            apr_time_t now = apr_time_now();
+            if (!L->held_since) {
+                L->held_since = now;
+            }
+            if (hold_left_ms(L, now) > 0) {
+                return 0;
+            }
+            /* held too long: pause, and poll for group events */
+            set_paused(L, 1);
+        }
+    }
     for (;;) {
         rd_kafka_message_t *rkm;
-        if (cfg->count > 0 && L->consumed >= cfg->count) {
+        if (count_reached(L)) {
             /* -c: take no more, serve only group events */
             rkm = rd_kafka_consumer_poll(L->consumer, 0);
             if (rkm) {
@@ -1244,14 +1298,15 @@ static int intake(ytc_loop *L, int timeout_ms)
         handle_message(L, rkm);
         rd_kafka_message_destroy(rkm);
         n++;
-        if (over_high(L)) {
+        if (!L->paused && over_high(L)) {
+            /* hold (see YTC_HOLD_MS) */
+            L->held_since = apr_time_now();
             break;
         }
     }
-    if (!L->paused && over_high(L)) {
-        set_paused(L, 1);
-    }
-    else if (L->paused && under_low(L)) {
+    if (L->paused && under_low(L) && !count_reached(L)) {
+        /* after -c the intake stays paused: a resume would only make
+         * librdkafka fetch again what is dropped at the next poll */
         set_paused(L, 0);
         more = 1;
     }
@@ -1342,9 +1397,15 @@ int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
         if (more) {
             timeout = 0;
         }
+        {
+            long hold = hold_left_ms(L, apr_time_now());
+            if (hold >= 0 && hold < timeout) {
+                timeout = hold;
+            }
+        }
         drain_pipe(L->wake[0]);
         if (!L->stopping && !L->ready_head && ytc_fetcher_active(L->fetch) == 0
-            && !(cfg->count > 0 && L->consumed >= cfg->count)) {
+            && !count_reached(L) && hold_left_ms(L, apr_time_now()) < 0) {
             /* nothing on the wire: wait in librdkafka, which hands over a
              * message the moment it arrives */
             intake(L, (int)timeout);
