@@ -371,6 +371,110 @@ ytk_links_rc ytk_links_from_form(const char *buf, size_t len,
     return finish(rc, out);
 }
 
+/*
+ * Fast path for the common message value: a flat object whose keys and
+ * values are all plain strings of printable ASCII without escapes, e.g.
+ * {"links":"https://...","video_id":"...",...}. parse_json accepts every
+ * such text with the same meaning, so the result is the same; anything else
+ * (other types, escapes, non-ASCII, nesting, malformed) returns -1 and the
+ * caller takes the general json-c path. Otherwise @a out is filled like
+ * from_object() would (the last of duplicate keys wins, as in json-c) and
+ * the return code is returned.
+ */
+static size_t skip_ws(const char *buf, size_t len, size_t i)
+{
+    while (i < len && is_ws((unsigned char)buf[i])) {
+        i++;
+    }
+    return i;
+}
+
+/* A plain string at buf[*i]: its body is [*start, *end), *i moves past it. */
+static int plain_str(const char *buf, size_t len, size_t *i, size_t *start,
+                     size_t *end)
+{
+    size_t k = *i;
+
+    if (k >= len || buf[k] != '"') {
+        return -1;
+    }
+    *start = ++k;
+    for (; k < len; k++) {
+        unsigned char c = (unsigned char)buf[k];
+
+        if (c == '"') {
+            *end = k;
+            *i = k + 1;
+            return 0;
+        }
+        if (c < 0x20 || c > 0x7E || c == '\\') {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int value_fast(const char *buf, size_t len, const char *const *fields,
+                      ytk_links *out, ytk_links_rc *rc)
+{
+    /* per field: start and end of the last value seen, start 0 = none */
+    size_t vs[4] = { 0, 0, 0, 0 }, ve[4] = { 0, 0, 0, 0 };
+    size_t i = 0, ks, ke, s, e, f, cap = 0;
+
+    if (len == 0 || len > (size_t)INT32_MAX || buf[0] != '{') {
+        return -1;
+    }
+    i = skip_ws(buf, len, 1);
+    if (i < len && buf[i] == '}') {
+        i++;
+    }
+    else {
+        for (;;) {
+            if (plain_str(buf, len, &i, &ks, &ke) != 0) {
+                return -1;
+            }
+            i = skip_ws(buf, len, i);
+            if (i >= len || buf[i] != ':') {
+                return -1;
+            }
+            i = skip_ws(buf, len, i + 1);
+            if (plain_str(buf, len, &i, &s, &e) != 0) {
+                return -1;
+            }
+            for (f = 0; f < 4 && fields[f]; f++) {
+                if (strlen(fields[f]) == ke - ks
+                    && memcmp(fields[f], buf + ks, ke - ks) == 0) {
+                    vs[f] = s;
+                    ve[f] = e;
+                    break;
+                }
+            }
+            i = skip_ws(buf, len, i);
+            if (i < len && buf[i] == ',') {
+                i = skip_ws(buf, len, i + 1);
+                continue;
+            }
+            if (i < len && buf[i] == '}') {
+                i++;
+                break;
+            }
+            return -1;
+        }
+    }
+    if (skip_ws(buf, len, i) != len) {
+        return -1;
+    }
+    for (f = 0; f < 4 && fields[f]; f++) {
+        if (vs[f]) {
+            *rc = finish(links_push(out, &cap, buf + vs[f], ve[f] - vs[f]),
+                         out);
+            return 0;
+        }
+    }
+    *rc = YTK_LINKS_NO_FIELD;
+    return 0;
+}
+
 ytk_links_rc ytk_links_from_value(const char *buf, size_t len,
                                   size_t max_links, ytk_links *out)
 {
@@ -395,6 +499,9 @@ ytk_links_rc ytk_links_from_value(const char *buf, size_t len,
     if (buf[b] != '{' && buf[b] != '[' && buf[b] != '"') {
         /* A bare URL: the value itself, trimmed. */
         return finish(links_push(out, &cap, buf + b, e - b), out);
+    }
+    if (value_fast(buf + b, e - b, fields, out, &rc) == 0) {
+        return rc;
     }
     if ((obj = parse_json(buf + b, e - b)) == NULL) {
         return YTK_LINKS_BAD_JSON;
