@@ -414,6 +414,13 @@ static int plain_str(const char *buf, size_t len, size_t *i, size_t *start,
     return -1;
 }
 
+static int fast_path_on = 1;
+
+void ytk_links_set_fast_path(int on)
+{
+    fast_path_on = on;
+}
+
 static int value_fast(const char *buf, size_t len, const char *const *fields,
                       ytk_links *out, ytk_links_rc *rc)
 {
@@ -500,7 +507,7 @@ ytk_links_rc ytk_links_from_value(const char *buf, size_t len,
         /* A bare URL: the value itself, trimmed. */
         return finish(links_push(out, &cap, buf + b, e - b), out);
     }
-    if (value_fast(buf + b, e - b, fields, out, &rc) == 0) {
+    if (fast_path_on && value_fast(buf + b, e - b, fields, out, &rc) == 0) {
         return rc;
     }
     if ((obj = parse_json(buf + b, e - b)) == NULL) {

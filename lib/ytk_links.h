@@ -61,6 +61,14 @@ ytk_links_rc ytk_links_from_form(const char *buf, size_t len,
 ytk_links_rc ytk_links_from_value(const char *buf, size_t len,
                                   size_t max_links, ytk_links *out);
 
+/**
+ * For tests and fuzzing: with @a on = 0, ytk_links_from_value() skips its
+ * one-pass fast path for flat objects of plain strings and always takes the
+ * general json-c path, so the two can be compared. Not thread-safe; the
+ * default is 1.
+ */
+void ytk_links_set_fast_path(int on);
+
 /** Free the strings of @a l and reset it. Safe on a zeroed struct. */
 void ytk_links_free(ytk_links *l);
 

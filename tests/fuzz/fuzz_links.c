@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for the link extractors. Byte 0 picks the parser
  * (&3: 0 json, 1 form, 2/3 value), byte 1 the max_links (&7, 0: none).
+ * Values are also parsed with the fast path off, and both must agree.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,6 +33,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 2;
     size -= 2;
 
+    if (mode >= 2) {
+        /* The value parser's fast path must agree with the json-c path. */
+        ytk_links slow;
+        ytk_links_rc slow_rc;
+
+        ytk_links_set_fast_path(0);
+        slow_rc = ytk_links_from_value((const char *)data, size, max, &slow);
+        ytk_links_set_fast_path(1);
+        rc = ytk_links_from_value((const char *)data, size, max, &l);
+        CHECK(rc == slow_rc);
+        CHECK(l.n == slow.n);
+        for (i = 0; i < l.n; i++) {
+            CHECK(l.lens[i] == slow.lens[i]);
+            CHECK(memcmp(l.items[i], slow.items[i], l.lens[i]) == 0);
+        }
+        ytk_links_free(&slow);
+        ytk_links_free(&l);
+    }
     memset(&l, 0x5a, sizeof(l));
     rc = fns[mode]((const char *)data, size, max, &l);
     CHECK(strcmp(ytk_links_code(rc), "unknown") != 0);

@@ -134,6 +134,14 @@ static const links_case value_cases[] = {
     { S("{\"url\":[\"a\"]}"), 0, YTK_LINKS_OK, 1, { "a" }, { 0 } },
     { S("{\"url\":\"u\",\"link\":\"l\"}"), 0, YTK_LINKS_OK, 1, { "l" },
       { 0 } },
+    { S("{\"links\":\"a\",\"links\":\"b\"}"), 0, YTK_LINKS_OK, 1, { "b" },
+      { 0 } },
+    { S(" { \"url\" : \"a\" , \"link\":\"b\" }  "), 0, YTK_LINKS_OK, 1,
+      { "b" }, { 0 } },
+    { S("{\"other\":\"x\",\"more\":\"y\"}"), 0, YTK_LINKS_NO_FIELD, 0,
+      { 0 }, { 0 } },
+    { S("{\"links\":\"a\"} x"), 0, YTK_LINKS_BAD_JSON, 0, { 0 }, { 0 } },
+    { S("{\"links\":\"a\",}"), 0, YTK_LINKS_BAD_JSON, 0, { 0 }, { 0 } },
     { S("https://youtu.be/dQw4w9WgXcQ"), 0, YTK_LINKS_OK, 1,
       { "https://youtu.be/dQw4w9WgXcQ" }, { 0 } },
     { S("  https://youtu.be/dQw4w9WgXcQ \r\n"), 0, YTK_LINKS_OK, 1,
@@ -220,6 +228,17 @@ static void test_value(void **state)
     (void)state;
     run_cases("value", ytk_links_from_value, value_cases,
               sizeof(value_cases) / sizeof(value_cases[0]));
+}
+
+/* The same table through the general json-c path alone: the fast path for
+ * flat plain-string objects must not change any answer. */
+static void test_value_without_fast_path(void **state)
+{
+    (void)state;
+    ytk_links_set_fast_path(0);
+    run_cases("value/json-c", ytk_links_from_value, value_cases,
+              sizeof(value_cases) / sizeof(value_cases[0]));
+    ytk_links_set_fast_path(1);
 }
 
 /* Many links: the list grows past its first allocation, limits hold. */
@@ -325,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_form),
         cmocka_unit_test(test_value),
+        cmocka_unit_test(test_value_without_fast_path),
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_length_bound),
         cmocka_unit_test(test_free_safe),
