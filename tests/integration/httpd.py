@@ -357,17 +357,6 @@ YtKafkaFlushTimeout 5
            queued_extra=queued_extra)
 
 
-def record_headers(rec):
-    """A record's headers as a dict, whatever separator the console
-    consumer printed between a header's key and value."""
-    out = {}
-    for k, v in rec["headers"].items():
-        if v == "" and ":" in k:
-            k, v = k.split(":", 1)
-        out[k] = v
-    return out
-
-
 # librdkafka's notes while a broker it talks to has just (re)started.
 BROKER_STARTING = [r"GETPID.*Coordinator load in progress",
                    r"Failed to acquire idempotence PID"]

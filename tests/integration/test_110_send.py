@@ -8,7 +8,7 @@ import time
 import pytest
 
 from httpd import (VIDEO, BROKER_STARTING, Httpd, httpd_factory,  # noqa: F401
-                   new_workdir, record_headers, send_config)
+                   new_workdir, send_config)
 
 URL = "https://youtu.be/" + VIDEO
 ID_RX = re.compile(r"^[A-Za-z0-9@_-]{16,64}$")
@@ -72,7 +72,7 @@ def test_201_delivered_record_read_back(server, kafka):
     [rec] = [x for x in recs if x["offset"] == link["offset"]]
     assert rec["key"] == VIDEO
     assert rec["partition"] == link["partition"] == 0
-    assert record_headers(rec) == {"request-id": rid, "content-type": "application/json"}
+    assert rec["headers"] == {"request-id": rid, "content-type": "application/json"}
     value = json.loads(rec["value"])
     assert value["links"] == "https://www.youtube.com/watch?v=" + VIDEO
     assert value["video_id"] == VIDEO
@@ -141,7 +141,7 @@ def test_202_queued(server, kafka):
     assert "offset" not in body["links"][0]
     n = kafka.count(server.topic)
     recs = [x for x in kafka.consume(server.topic, n)
-            if record_headers(x)["request-id"] == body["request_id"]]
+            if x["headers"]["request-id"] == body["request_id"]]
     assert [x["key"] for x in recs] == [VIDEO, VIDEO]
 
 
@@ -270,7 +270,7 @@ def test_request_id_from_mod_unique_id(httpd_factory, kafka):
     # mod_unique_id's ids are 27 characters of its own alphabet.
     assert all(re.match(r"^[A-Za-z0-9@_-]{27}$", i) for i in ids), ids
     recs = kafka.consume(topic, 2)
-    assert sorted(record_headers(x)["request-id"] for x in recs) == sorted(ids)
+    assert sorted(x["headers"]["request-id"] for x in recs) == sorted(ids)
 
 
 def test_status_counters(server):

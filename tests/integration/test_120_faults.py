@@ -6,7 +6,7 @@ import threading
 import time
 
 from httpd import (VIDEO, BROKER_DOWN, httpd_factory,  # noqa: F401
-                   record_headers, send_config)
+                   send_config)
 
 URL = "https://youtu.be/" + VIDEO
 ACK = 2  # YtKafkaAckTimeout in these tests
@@ -107,7 +107,7 @@ def test_broker_frozen_504_and_late_reports(httpd_factory, kafka_factory):
         rids.append(body["request_id"])
     # The broker wakes up: the "unknown" messages are delivered late.
     recs = k.consume(topic, 13, timeout=30)
-    got = {record_headers(x)["request-id"] for x in recs}
+    got = {x["headers"]["request-id"] for x in recs}
     assert set(rids) <= got
     time.sleep(1)
     # No child died of a late report; the server still answers at once.
@@ -135,7 +135,7 @@ def test_stop_flushes_queued_messages(httpd_factory, kafka):
     assert h.stop()
     assert not h.wait_log(r"YTK00212", bound=0.1)
     recs = kafka.consume(topic, 5, timeout=20)
-    assert sorted(record_headers(x)["request-id"] for x in recs) == sorted(rids)
+    assert sorted(x["headers"]["request-id"] for x in recs) == sorted(rids)
 
 
 def test_stop_with_broker_down_is_bounded(httpd_factory, kafka_factory):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from httpd import VIDEO, httpd_factory, record_headers, send_config  # noqa: F401
+from httpd import VIDEO, httpd_factory, send_config  # noqa: F401
 
 URL = "https://youtu.be/" + VIDEO
 MPM_CONF = {
@@ -53,7 +53,7 @@ def test_mpm(httpd_factory, kafka, mpm):
     assert [r.status for r in rs[30:]] == [202] * 10
     recs = kafka.consume(topic, 40)
     assert len(recs) == 40
-    by_rid = {record_headers(x)["request-id"]: x for x in recs}
+    by_rid = {x["headers"]["request-id"]: x for x in recs}
     for r in rs[:30]:
         link = r.json()["links"][0]
         rec = by_rid[r.json()["request_id"]]
@@ -106,7 +106,7 @@ def test_graceful_under_load_loses_nothing(httpd_factory, kafka, mpm):
     assert len(acked) > 50, (len(acked), other[:5])
     assert not other, other[:10]
     recs = kafka.consume(topic, len(acked), timeout=60)
-    got = {record_headers(x)["request-id"] for x in recs}
+    got = {x["headers"]["request-id"] for x in recs}
     missing = set(acked) - got
     assert not missing, "%d acknowledged messages missing" % len(missing)
     assert kafka.count(topic) == len(acked)
