@@ -17,7 +17,7 @@
 static const char *const ytk_defaults[][2] = {
     { "enable.idempotence", "true" },
     { "linger.ms", "5" },
-    { "compression.type", "lz4" },
+    { "compression.type", "none" },
     { "message.timeout.ms", "30000" },
     { "client.id", "mod_ytkafka" },
 };
