@@ -134,6 +134,20 @@ class Kafka:
                 raise ValueError("console producer values are single lines")
         self._sh(*args, input="\n".join(lines) + "\n", timeout=120)
 
+    def batch_codecs(self, topic, partition=0):
+        """The compression codec of every record batch stored for a
+        partition, read from the broker's own log segments with Kafka's
+        DumpLogSegments: e.g. ["none", "none"] or ["lz4"]."""
+        pdir = os.path.join(self.dir, "data", "%s-%d" % (topic, partition))
+        logs = sorted(os.path.join(pdir, f) for f in os.listdir(pdir)
+                      if f.endswith(".log"))
+        r = self._sh("class", "kafka.tools.DumpLogSegments", "--files", ",".join(logs))
+        codecs = []
+        for line in r.stdout.splitlines():
+            if line.startswith("baseOffset:"):
+                codecs.append(line.split(" compresscodec: ", 1)[1].split()[0])
+        return codecs
+
     def wait_ready(self, bound=60):
         deadline = time.monotonic() + bound
         while time.monotonic() < deadline:
