@@ -1,6 +1,6 @@
 /**
  * ytkafka-consumer: consume YouTube links from Kafka in a consumer group,
- * fetch each video's metadata, store it. See DESIGN.md, "The consumer".
+ * fetch each video's metadata, store it. See docs/ARCHITECTURE.md.
  */
 #include <malloc.h>
 #include <signal.h>

@@ -13,7 +13,8 @@
 #include "ytk_private.h"
 #include "ytk_config.h"
 
-/* The producer defaults of DESIGN; YtKafkaProperty overrides any of them. */
+/* The producer defaults (docs/ARCHITECTURE.md 7.6); YtKafkaProperty
+ * overrides any of them. */
 static const char *const ytk_defaults[][2] = {
     { "enable.idempotence", "true" },
     { "linger.ms", "5" },

@@ -1,5 +1,6 @@
-"""ytkafka-send against a real broker: every status of DESIGN, the record as
-Kafka's own console consumer reads it back, and the status counters."""
+"""ytkafka-send against a real broker: every status of docs/ARCHITECTURE.md
+(3.5), the record as Kafka's own console consumer reads it back, and the
+status counters."""
 import json
 import re
 import shutil
