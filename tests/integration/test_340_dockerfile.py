@@ -115,12 +115,25 @@ def test_dev_test_deps_cover_the_image_deps():
         return set(m.group(1).split())
 
     def case(word):
-        m = re.search(r"^\s*%s\)\s*pkgs=\((.*?)\)" % word, deps, re.M)
+        # "word)" or "word|other)" / "other|word)", then pkgs=(...) maybe
+        # over several lines.
+        m = re.search(r"^\s*(?:[\w-]+\|)*%s(?:\|[\w-]+)*\)\s*pkgs=\((.*?)\)\s*;;"
+                      % word, deps, re.M | re.S)
         assert m, word
         return set(re.findall(r"\$\{(\w+)\[@\]\}", m.group(1)))
 
-    assert case("test") >= {"build_pkgs", "runtime_pkgs"}
+    assert case("test") >= {"build_pkgs", "runtime_pkgs", "up_pkgs", "test_pkgs"}
+    assert case("all") == case("test")
     assert case("build") == {"build_pkgs"} and case("runtime") == {"runtime_pkgs"}
+    # ./dev/up installs what running needs: no database server, fuzzing
+    # toolchain, benchmark or lint tools.
+    assert "test_pkgs" not in case("up")
+    up = set().union(*(array(a) for a in case("up")))
+    assert not up & {"postgresql", "clang", "clang-14", "libclang-rt-14-dev",
+                     "wrk", "shellcheck", "libcmocka-dev"}, up
+    for pkg in ("libclang-rt-14-dev", "postgresql", "wrk", "nodejs", "npm",
+                "python3-venv", "systemd", "shellcheck"):
+        assert pkg in array("test_pkgs"), pkg
     runtime = array("runtime_pkgs")
     for pkg in ("apache2", "librdkafka1", "libjson-c5", "libcurl4",
                 "libaprutil1-dbd-sqlite3", "libaprutil1-dbd-pgsql",
