@@ -1,7 +1,8 @@
 """A kafka-python group consumer as its users write one.
 
 usage: kp_consume.py BOOTSTRAP TOPIC GROUP N TIMEOUT_SECONDS
-Prints one JSON line per record; exits 0 after N records, 1 if fewer came
+Prints one JSON line per record ("links" is message.value["links"] when the
+value has it, so other JSON events can be read too); exits 0 after N records, 1 if fewer came
 before the timeout; an exception (e.g. UnsupportedCodecError) ends it
 with its traceback.
 """
@@ -23,12 +24,14 @@ deadline = time.monotonic() + timeout
 try:
     while got < n and time.monotonic() < deadline:
         for message in consumer:
-            print(json.dumps({
-                "partition": message.partition, "offset": message.offset,
-                "key": message.key.decode() if message.key is not None else None,
-                "headers": {k: v.decode() for k, v in message.headers},
-                "links": message.value["links"],
-                "value": message.value}), flush=True)
+            rec = {"partition": message.partition, "offset": message.offset,
+                   "key": message.key.decode() if message.key is not None else None,
+                   "headers": {k: v.decode() for k, v in message.headers},
+                   "value": message.value}
+            if isinstance(message.value, dict) and "links" in message.value:
+                # What the replaced service read.
+                rec["links"] = message.value["links"]
+            print(json.dumps(rec), flush=True)
             got += 1
             if got >= n:
                 break
