@@ -319,7 +319,9 @@ class Faults:
 
     def httpd(self, times):
         h = self.run.httpd
-        for i, (t, how) in enumerate(times):
+        seen = {}
+        for t, how in times:
+            seen[how] = i = seen.get(how, 0) + 1
             self.at(t)
             t0 = now()
             log("apachectl -k %s" % how)
@@ -329,7 +331,7 @@ class Faults:
                 self.errors.append("-k %s failed: %s" % (how, r.stderr))
             wait_for(lambda: h._port_open() and set(h.children()) - old, 60,
                      "a new httpd generation")
-            self.record("httpd -k %s #%d" % (how, i + 1), t0)
+            self.record("httpd -k %s #%d" % (how, i), t0)
 
     def postgres(self, t):
         self.at(t)
@@ -362,6 +364,26 @@ def topic_records(bootstrap, topic):
             out.append(json.loads(line))
         except ValueError:
             continue
+    return out
+
+
+def payload_vid(rec):
+    try:
+        return json.loads(rec["payload"])["video_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def dlq_codes(dlq):
+    """{ytk-dlq-code header: count}"""
+    out = {}
+    for d in dlq:
+        h = d.get("headers") or []
+        code = "?"
+        for i in range(0, len(h) - 1, 2):
+            if h[i] == "ytk-dlq-code":
+                code = h[i + 1]
+        out[code] = out.get(code, 0) + 1
     return out
 
 
@@ -497,10 +519,7 @@ YtKafkaAckTimeout %d
         topic = topic_records(self.cluster.bootstrap, TOPIC)
         topic_vids = []
         for t in topic:
-            try:
-                topic_vids.append(json.loads(t["payload"])["video_id"])
-            except (ValueError, KeyError, TypeError):
-                topic_vids.append(None)
+            topic_vids.append(payload_vid(t))
         tset = set(topic_vids)
         rows = self.rows() or []
         ok = {v for v, s in rows if s == "ok"}
@@ -535,8 +554,8 @@ YtKafkaAckTimeout %d
             "rows_not_ok": len([1 for v, s in rows if s != "ok"]),
             "in_topic_never_acked": len(tset - acked - {None}),
             "dlq_records": len(dlq),
-            "dlq_reasons": sorted({json.loads(d["payload"]).get("reason", "?")
-                                   if d.get("payload") else "?" for d in dlq})[:10],
+            "dlq_by_code": dlq_codes(dlq),
+            "dlq_distinct_videos": len({payload_vid(d) for d in dlq}),
             "longest_error_only_seconds": round(longest, 1),
             "consumer_unplanned_exits": self.consumers.unplanned,
             "fault_errors": faults.errors,
@@ -567,7 +586,7 @@ def print_report(res):
               "other_answers", "by_status", "topic_records", "topic_duplicates",
               "acked_missing_from_topic", "acked_without_ok_row", "duplicate_rows",
               "in_topic_never_acked", "rows", "rows_not_ok", "dlq_records",
-              "dlq_reasons", "longest_error_only_seconds", "consumer_unplanned_exits",
+              "dlq_by_code", "dlq_distinct_videos", "longest_error_only_seconds", "consumer_unplanned_exits",
               "fault_errors"):
         mark = ""
         if k in MUST_BE_ZERO:
