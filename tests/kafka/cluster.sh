@@ -233,7 +233,9 @@ stop_all() {
     [ -f "$dir/nodes" ] || return 0
     # SIGCONT all first: a frozen node must be able to act on SIGTERM.
     for id in $(seq 1 "$(nodes "$dir")"); do
-        node_alive "$dir" "$id" && kill -CONT "$(node_pid "$dir" "$id")" 2>/dev/null || true
+        if node_alive "$dir" "$id"; then
+            kill -CONT "$(node_pid "$dir" "$id")" 2>/dev/null || true
+        fi
     done
     for id in $(seq 1 "$(nodes "$dir")"); do
         stop_node "$dir" "$id" 20 &
