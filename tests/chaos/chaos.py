@@ -498,13 +498,24 @@ YtKafkaAckTimeout %d
 
         acked = {r["vid"] for r in self.load.records if r["status"] == 201}
 
+        progress = {"n": -1, "t": now()}
+
         def drained():
             self.consumers.supervise()
             rows = self.rows()
             if rows is None:
                 return False
             ok = {v for v, s in rows if s == "ok"}
-            return acked <= ok
+            if acked <= ok:
+                return True
+            # Rows that will never come (dead-lettered work) end the wait
+            # once nothing has changed for 90 s.
+            if len(rows) != progress["n"]:
+                progress["n"], progress["t"] = len(rows), now()
+            elif now() - progress["t"] > 90:
+                log("no new rows for 90 s: stop waiting")
+                return True
+            return False
         wait_for(drained, c["drain"], "every acknowledged link to have an ok row")
         # The consumers finish what they have in flight; a bounded pause for
         # records past the acknowledged ones (504s) to land too.
