@@ -510,8 +510,9 @@ YtKafkaAckTimeout %d
                 return True
             # Rows that will never come (dead-lettered work) end the wait
             # once nothing has changed for 90 s.
-            if len(rows) != progress["n"]:
-                progress["n"], progress["t"] = len(rows), now()
+            key = (len(rows), len(ok))
+            if key != progress["n"]:
+                progress["n"], progress["t"] = key, now()
             elif now() - progress["t"] > 90:
                 log("no new rows for 90 s: stop waiting")
                 return True
