@@ -27,6 +27,8 @@ static void ytk_register_hooks(apr_pool_t *p)
     ap_hook_check_config(ytk_config_check, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ytk_status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(ytk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_status(ytk_status_child_exited, NULL, NULL,
+                         APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_send_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -17,8 +17,9 @@ struct ytk_producer;
 
 /** Default of YtKafkaTopic. */
 #define YTK_DEF_TOPIC          "youtube-links"
-/** Default of YtKafkaFlushTimeout. */
-#define YTK_DEF_FLUSH_TIMEOUT  apr_time_from_sec(10)
+/** Default of YtKafkaFlushTimeout: below the ~9 s after which httpd
+ * SIGKILLs children on stop, so the "messages left" line is logged. */
+#define YTK_DEF_FLUSH_TIMEOUT  apr_time_from_sec(5)
 /** Default of YtKafkaAckTimeout. */
 #define YTK_DEF_ACK_TIMEOUT    apr_time_from_sec(5)
 /** Default of YtKafkaMaxBody. */

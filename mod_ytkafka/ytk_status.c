@@ -1,6 +1,7 @@
 /* mod_ytkafka: shared-memory counters and the ytkafka-status handler. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -20,9 +21,12 @@
 #include "ytk_url.h"
 
 #define YTK_SHM_KEY   "mod_ytkafka_status_shm"
-#define YTK_SHM_MAGIC 0x59544b31u   /* "YTK1", bump on layout change */
-/* Children alive at once, old generations included. */
+#define YTK_SHM_MAGIC 0x59544b32u   /* "YTK2", bump on layout change */
+/* Children alive at once, old generations included. Overridable only so a
+ * test can build a module whose segment has another size. */
+#ifndef YTK_SLOTS
 #define YTK_SLOTS     1024
+#endif
 #define YTK_URL_RC_N  (YTK_URL_BAD_ID + 1)
 
 #define YTK_ADD(x, n) __atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
@@ -33,17 +37,21 @@ static const int ytk_statuses[] = {
 };
 #define YTK_NSTATUS ((int)(sizeof(ytk_statuses) / sizeof(ytk_statuses[0])))
 
+/* A child's gauges. pid and start identify the process that owns it: a pid
+ * alone may be reused by an unrelated process after a crash. */
 typedef struct {
     apr_int32_t pid;
     apr_int32_t producers;
     apr_int32_t down;
     apr_int32_t pad;
     apr_int64_t qdepth;
+    apr_uint64_t start;     /* the owner's start time, in clock ticks */
 } ytk_slot;
 
 typedef struct {
     apr_uint32_t magic;
     apr_uint32_t pad;
+    apr_uint64_t size;      /* sizeof(ytk_shm_data) of the creator */
     apr_time_t created;
     apr_uint64_t requests[YTK_NSTATUS + 1];     /* last: any other */
     apr_uint64_t links_accepted;
@@ -60,6 +68,17 @@ typedef struct {
 static ytk_shm_data *ytk_shm;
 static ytk_slot *ytk_my_slot;
 
+/* The segment another load of this module left in the process pool is
+ * used only if it has this build's layout: a restart may load a newer
+ * module (another slot count, more counters) into the same parent. */
+static int shm_compatible(apr_shm_t *shm)
+{
+    const ytk_shm_data *d = apr_shm_baseaddr_get(shm);
+
+    return apr_shm_size_get(shm) >= sizeof(ytk_shm_data)
+           && d->magic == YTK_SHM_MAGIC && d->size == sizeof(ytk_shm_data);
+}
+
 int ytk_status_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
@@ -67,12 +86,24 @@ int ytk_status_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_shm_t *shm = NULL;
     apr_status_t rv;
     void *data = NULL;
+    ytk_shm_data *d;
 
     apr_pool_userdata_get(&data, YTK_SHM_KEY, pproc);
-    if (data) {
+    if (data && shm_compatible(data)) {
         shm = data;
     }
     else {
+        if (data) {
+            /* Children of the old generation may still write into the old
+             * segment, so it stays mapped until the parent exits. */
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         YTK_LOGNO(00700) "status shared memory of another "
+                         "layout (%" APR_SIZE_T_FMT " bytes, magic %08x) "
+                         "left by a previous load of the module: counters "
+                         "start again in a new segment",
+                         apr_shm_size_get(data),
+                         ((ytk_shm_data *)apr_shm_baseaddr_get(data))->magic);
+        }
         rv = apr_shm_create(&shm, sizeof(ytk_shm_data), NULL, pproc);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
@@ -81,9 +112,11 @@ int ytk_status_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "status counters", sizeof(ytk_shm_data));
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        memset(apr_shm_baseaddr_get(shm), 0, sizeof(ytk_shm_data));
-        ((ytk_shm_data *)apr_shm_baseaddr_get(shm))->magic = YTK_SHM_MAGIC;
-        ((ytk_shm_data *)apr_shm_baseaddr_get(shm))->created = apr_time_now();
+        d = apr_shm_baseaddr_get(shm);
+        memset(d, 0, sizeof(ytk_shm_data));
+        d->magic = YTK_SHM_MAGIC;
+        d->size = sizeof(ytk_shm_data);
+        d->created = apr_time_now();
         apr_pool_userdata_set(shm, YTK_SHM_KEY, apr_pool_cleanup_null, pproc);
     }
     ytk_shm = apr_shm_baseaddr_get(shm);
@@ -101,14 +134,66 @@ static apr_status_t slot_release(void *data)
     return APR_SUCCESS;
 }
 
+/* Field 22 of /proc/PID/stat: when the process started, in clock ticks
+ * since boot. 0 where there is no /proc (then only the pid is compared). */
+static apr_uint64_t proc_start(apr_int32_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long start = 0;
+    size_t n;
+    FILE *f;
+    int field;
+
+    apr_snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip past the
+     * last ')'. The state is field 3. */
+    p = strrchr(buf, ')');
+    if (!p) {
+        return 0;
+    }
+    for (field = 2; *p && field < 22; ++p) {
+        if (*p == ' ') {
+            ++field;
+        }
+    }
+    if (field == 22 && sscanf(p, "%llu", &start) != 1) {
+        start = 0;
+    }
+    return (apr_uint64_t)start;
+}
+
 static int pid_alive(apr_int32_t pid)
 {
     return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+/* The slot's owner is still running: same pid and same start time. */
+static int slot_owner_alive(const ytk_slot *slot)
+{
+    apr_int32_t pid = YTK_GET(slot->pid);
+    apr_uint64_t start = YTK_GET(slot->start), now;
+
+    if (!pid_alive(pid)) {
+        return 0;
+    }
+    if (!start) {
+        return 1;
+    }
+    now = proc_start(pid);
+    return now == 0 || now == start;
+}
+
 void ytk_status_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_int32_t me = (apr_int32_t)getpid();
+    apr_uint64_t my_start = proc_start(me);
     int i;
 
     if (!ytk_shm) {
@@ -118,14 +203,18 @@ void ytk_status_child_init(apr_pool_t *pchild, server_rec *s)
         ytk_slot *slot = &ytk_shm->slots[i];
         apr_int32_t old = YTK_GET(slot->pid);
 
-        /* A free slot, or one a crashed child left behind. */
-        if ((old == 0 || (old != me && !pid_alive(old)))
+        /* A free slot, or one a crashed child left behind (its pid gone,
+         * or reused by another process since), or our own pid's from a
+         * process that died before this one started. */
+        if ((old == 0 || !slot_owner_alive(slot)
+             || (old == me && YTK_GET(slot->start) != my_start))
             && __atomic_compare_exchange_n(&slot->pid, &old, me, 0,
                                            __ATOMIC_ACQ_REL,
                                            __ATOMIC_RELAXED)) {
             __atomic_store_n(&slot->producers, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->down, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->qdepth, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&slot->start, my_start, __ATOMIC_RELEASE);
             ytk_my_slot = slot;
             /* Registered before the producers' sub-pools exist, so it runs
              * after they flushed. */
@@ -137,6 +226,34 @@ void ytk_status_child_init(apr_pool_t *pchild, server_rec *s)
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                  YTK_LOGNO(00402) "no free status slot of %d: this child's "
                  "queue depth and broker state are not shown", YTK_SLOTS);
+}
+
+void ytk_status_child_exited(server_rec *s, pid_t pid,
+                             ap_generation_t gen, int sb_slot,
+                             mpm_child_status state)
+{
+    int i;
+
+    (void)s;
+    (void)gen;
+    (void)sb_slot;
+    if (!ytk_shm || state != MPM_CHILD_EXITED) {
+        return;
+    }
+    /* The parent saw this child exit (a crash included): its slot is free
+     * now, before any other process can get the pid. */
+    for (i = 0; i < YTK_SLOTS; ++i) {
+        ytk_slot *slot = &ytk_shm->slots[i];
+        apr_int32_t old = (apr_int32_t)pid;
+
+        if (YTK_GET(slot->pid) == old) {
+            __atomic_store_n(&slot->producers, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&slot->down, 0, __ATOMIC_RELAXED);
+            __atomic_store_n(&slot->qdepth, 0, __ATOMIC_RELAXED);
+            __atomic_compare_exchange_n(&slot->pid, &old, 0, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+        }
+    }
 }
 
 void ytk_status_request(int status)
@@ -230,7 +347,7 @@ static void snapshot(ytk_snapshot *sn)
     for (i = 0; i < YTK_SLOTS; ++i) {
         ytk_slot *slot = &ytk_shm->slots[i];
 
-        if (pid_alive(YTK_GET(slot->pid))) {
+        if (slot_owner_alive(slot)) {
             sn->children++;
             sn->producers += YTK_GET(slot->producers);
             sn->down += YTK_GET(slot->down);

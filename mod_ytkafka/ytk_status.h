@@ -12,7 +12,10 @@
 #ifndef YTK_STATUS_H
 #define YTK_STATUS_H
 
+#include <sys/types.h>
+
 #include <httpd.h>
+#include <ap_mpm.h>
 #include "ytk_producer.h"
 
 /** post_config: create or find the shared segment. */
@@ -21,6 +24,14 @@ int ytk_status_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 /** child_init: claim this child's gauge slot. */
 void ytk_status_child_init(apr_pool_t *pchild, server_rec *s);
+
+/**
+ * child_status, in the parent: a child exited (or crashed), free its slot
+ * so that a later process with the same pid is not taken for it.
+ */
+void ytk_status_child_exited(server_rec *s, pid_t pid,
+                             ap_generation_t gen, int sb_slot,
+                             mpm_child_status state);
 
 /** Count one answered send request by its HTTP status. */
 void ytk_status_request(int status);

@@ -17,6 +17,14 @@ warning the test did not declare as expected fails it.
 
 Environment: APACHE2 (default /usr/sbin/apache2), APACHE_MODULES (default
 /usr/lib/apache2/modules), YTK_BUILD_DIR (default <repo>/build).
+
+YTK_HTTPD_ASAN=1 loads the AddressSanitizer build's module
+(YTK_ASAN_BUILD_DIR, default <repo>/build-asan) instead: httpd runs with the
+sanitizer runtimes the module links preloaded, ASAN_OPTIONS/UBSAN_OPTIONS
+write reports under the test's httpd directory (asan/), and the fixture
+fails a test after which any report is there. Leak detection is off (httpd
+leaves its pools to the kernel at exit by design); memory errors and
+undefined behaviour are reported.
 """
 import http.client
 import json
@@ -45,9 +53,53 @@ _LOG_LEVEL = re.compile(r"^\[[^\]]*\] \[(?:[\w.-]*:)?(emerg|alert|crit|error|war
 ALWAYS_OK = [r"GETPID.*Coordinator load in progress"]
 
 
+ASAN = os.environ.get("YTK_HTTPD_ASAN", "") not in ("", "0", "no")
+ASAN_BUILD = os.environ.get("YTK_ASAN_BUILD_DIR", os.path.join(SRC, "build-asan"))
+
+
 def module_path():
+    build = ASAN_BUILD if ASAN else BUILD
     return os.environ.get("YTK_MODULE",
-                          os.path.join(BUILD, "mod_ytkafka", ".libs", "mod_ytkafka.so"))
+                          os.path.join(build, "mod_ytkafka", ".libs", "mod_ytkafka.so"))
+
+
+def sanitizer_runtimes(module):
+    """The sanitizer runtimes @module links (libasan first): httpd itself is
+    not instrumented, so they must be preloaded."""
+    r = subprocess.run(["ldd", module], capture_output=True, text=True)
+    libs = []
+    for line in r.stdout.splitlines():
+        parts = line.split("=>")
+        if len(parts) == 2 and re.search(r"lib(asan|ubsan)\.so", parts[0]):
+            libs.append(parts[1].split("(")[0].strip())
+    libs.sort(key=lambda x: "libasan" not in x)
+    return libs
+
+
+def sanitizer_env(logdir):
+    """Environment for an httpd that loads the ASan build of the module."""
+    os.makedirs(logdir, exist_ok=True)
+    os.chmod(logdir, 0o777)   # children run as User nobody
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = ":".join(sanitizer_runtimes(module_path()))
+    env["ASAN_OPTIONS"] = ("log_path=%s/asan:detect_leaks=0:halt_on_error=1:"
+                           "abort_on_error=0:verify_asan_link_order=0" % logdir)
+    env["UBSAN_OPTIONS"] = "log_path=%s/ubsan:print_stacktrace=1:halt_on_error=1" % logdir
+    return env
+
+
+def sanitizer_reports(logdir):
+    """(path, text) of every report written under @logdir."""
+    out = []
+    try:
+        names = sorted(os.listdir(logdir))
+    except OSError:
+        return out
+    for n in names:
+        path = os.path.join(logdir, n)
+        with open(path, errors="replace") as f:
+            out.append((path, f.read()))
+    return out
 
 
 def free_port():
@@ -91,6 +143,7 @@ class Httpd:
         self.expected = list(ALWAYS_OK)
         self._log_mark = 0
         self.body = ""
+        self.asan_dir = os.path.join(self.dir, "asan")
 
     # ---- configuration ---------------------------------------------------
 
@@ -126,8 +179,12 @@ class Httpd:
         return self.conf
 
     def _run(self, *args, timeout=60):
+        env = sanitizer_env(self.asan_dir) if ASAN else None
         return subprocess.run([APACHE2, "-f", self.conf, *args], capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, env=env)
+
+    def sanitizer_reports(self):
+        return sanitizer_reports(self.asan_dir)
 
     def check(self):
         """apache2 -t: CompletedProcess (returncode, stdout, stderr)."""
@@ -323,6 +380,8 @@ def httpd_factory(request):
         if bad:
             problems.append("unexpected lines in %s:\n  %s" % (
                 h.error_log, "\n  ".join(bad[:20])))
+        for path, text in h.sanitizer_reports():
+            problems.append("sanitizer report %s:\n%s" % (path, text[:4000]))
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
     for h in made:
