@@ -629,7 +629,8 @@ ytc_outcome ytc_meta_extract(const char *video_id,
     }
     else {
         out = YTC_OUT_UNAVAILABLE;
-        snprintf(reason, reasonlen, "%s", preason[0] ? preason : pstatus);
+        snprintf(reason, reasonlen, "%s", preason[0] ? preason
+                 : pstatus[0] ? pstatus : "not playable, no reason given");
     }
 
     r = json_object_new_object();
