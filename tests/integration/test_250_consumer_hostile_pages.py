@@ -86,3 +86,50 @@ def test_max_rps_paces_requests(kafka, fake_yt, consumer_factory, tmp_path):
     # no 1 s window holds more than the cap (arrival times at the fake)
     assert max_in_window(times, 1.0) <= cap, max_in_window(times, 1.0)
 
+
+
+def test_404_410_are_unavailable_rows(kafka, fake_yt, consumer_factory, tmp_path):
+    topic = kafka.new_topic("gone", partitions=1)
+    v404, v410 = ids("nf", 1)[0], ids("gn", 1)[0]
+    fake_yt.set(v404, mode="status:404")
+    fake_yt.set(v410, mode="status:410")
+    kafka.produce(topic, ["https://youtu.be/%s" % x for x in (v404, v410)])
+    db = str(tmp_path / "v.db")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db))
+    rows = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(sqlite_rows(db)),
+                    60, what="2 rows")
+    assert c.stop() == 0
+    by = {r["video_id"]: r for r in rows}
+    assert by[v404]["status"] == "unavailable", by[v404]
+    assert by[v410]["status"] == "unavailable", by[v410]
+    assert by[v404]["attempts"] == 1 and by[v410]["attempts"] == 1
+
+
+def test_retry_after_huge_negative_and_date_are_clamped(kafka, fake_yt,
+                                                       consumer_factory, tmp_path):
+    topic = kafka.new_topic("ra", partitions=1)
+    huge, neg, date = ids("rah", 1)[0], ids("ran", 1)[0], ids("rad", 1)[0]
+    fake_yt.set(huge, mode="429", fail=1, retry_after="9223372036854775807")
+    fake_yt.set(neg, mode="429", fail=1, retry_after="-5")
+    fake_yt.set(date, mode="429", fail=1,
+                retry_after="Fri, 31 Dec 9999 23:59:59 GMT")
+    kafka.produce(topic, ["https://youtu.be/%s" % x for x in (huge, neg, date)])
+    db = str(tmp_path / "v.db")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db))
+    delays = {}
+
+    def seen():
+        for m in re.finditer(r"video (\S+): attempt 1/\d+ failed: .*429.*; "
+                             r"retry in (-?\d+) ms", c.stderr()):
+            delays[m.group(1)] = int(m.group(2))
+        return len(delays) == 3
+    wait_for(seen, 60, what="three retry lines")
+    # garbage is ignored (the usual backoff, well under a second here);
+    # huge values and far dates are clamped to 300 s, never negative
+    assert 0 <= delays[neg] < 5000, delays
+    assert 300000 <= delays[huge] <= 300250, delays
+    assert 300000 <= delays[date] <= 300250, delays
+    # the garbage one retried on its own backoff and is done
+    wait_for(lambda: any(r["video_id"] == neg and r["status"] == "ok"
+                         for r in sqlite_rows(db)), 60, what="row of %s" % neg)
+    c.stop()
