@@ -11,6 +11,9 @@
 /* real watch pages are ~1 MB; anything far larger is not YouTube */
 #define YTC_MAX_BODY YTC_FETCH_MAX_BODY
 
+/* --max-rps paces this many percent slower than the cap */
+#define YTC_FETCH_RPS_MARGIN 10
+
 /* libcurl reads a socket once per multi_perform; with its 16 kB default a
  * 1 MB page took ~64 loop turns (poll, perform, callback) */
 #ifndef YTC_READ_BUFFER
@@ -136,10 +139,11 @@ ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
     f->timeout_ms = cfg->http_timeout_ms;
     f->max_idle = cfg->concurrency * 2;
     if (cfg->max_rps > 0) {
-        f->gap_us = 1000000LL / cfg->max_rps;
-        if (f->gap_us * cfg->max_rps < 1000000LL) {
-            f->gap_us++;        /* round up: never faster than the cap */
-        }
+        /* YTC_FETCH_RPS_MARGIN under the cap: a request delayed on its way
+         * (a busy loop turn, a new connection) must not bunch up with the
+         * next one into more than N in some second at the server */
+        f->gap_us = (1000000LL * (100 + YTC_FETCH_RPS_MARGIN) / 100
+                     + cfg->max_rps - 1) / cfg->max_rps;
     }
     return f;
 }
@@ -280,6 +284,10 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
         return -1;
     }
     f->active++;
+    if (f->gap_us > 0) {
+        int running = 0;
+        curl_multi_perform(f->multi, &running);   /* in its slot */
+    }
     return 0;
 }
 
@@ -287,6 +295,8 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
  * turn, or -1 when nothing waits */
 static long launch_due(ytc_fetcher *f)
 {
+    int running = 0;
+
     while (f->wait_head) {
         long long now = mono_us();
         ytc_transfer *t = f->wait_head;
@@ -313,7 +323,10 @@ static long launch_due(ytc_fetcher *f)
             free(t);
             f->active--;
             done(baton, &a);
+            continue;
         }
+        /* send it now, in its slot, not at the next loop turn */
+        curl_multi_perform(f->multi, &running);
     }
     return -1;
 }
