@@ -25,7 +25,8 @@ enum {
     OPT_NO_FETCH,
     OPT_PARSE_WATCH,
     OPT_PARSE_OEMBED,
-    OPT_VIDEO_ID
+    OPT_VIDEO_ID,
+    OPT_MAX_RPS
 };
 
 static const char short_opts[] = "b:G:t:X:F:c:evqhV";
@@ -56,6 +57,7 @@ static const struct option long_opts[] = {
     { "parse-watch",      required_argument, NULL, OPT_PARSE_WATCH },
     { "parse-oembed",     required_argument, NULL, OPT_PARSE_OEMBED },
     { "video-id",         required_argument, NULL, OPT_VIDEO_ID },
+    { "max-rps",          required_argument, NULL, OPT_MAX_RPS },
     { NULL, 0, NULL, 0 }
 };
 
@@ -83,6 +85,8 @@ static void usage(FILE *out)
 "      --max-attempts N          tries before the DLQ [5]    (YTK_MAX_ATTEMPTS)\n"
 "      --backoff-ms MS           first retry delay, doubled per try [500]\n"
 "      --http-timeout MS         timeout of one HTTP request [15000]\n"
+"      --max-rps N               at most N requests a second to YouTube,\n"
+"                                0 = no cap [0] (YTK_MAX_RPS)\n"
 "Running:\n"
 "      --shutdown-timeout MS     grace for in-flight work on SIGTERM [10000]\n"
 "      --no-fetch, --dry-run     parse and commit only, fetch nothing\n"
@@ -234,7 +238,7 @@ static int env_int(const char *name, long lo, long hi, int *out)
 int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
 {
     int c, verbosity = YTC_LOG_INFO;
-    int set_conc = 0, set_att = 0;
+    int set_conc = 0, set_att = 0, set_rps = 0;
     long n;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -349,6 +353,14 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
         case OPT_PARSE_OEMBED:
             cfg->parse_oembed = optarg;
             break;
+        case OPT_MAX_RPS:
+            if (!parse_int(optarg, 0, 100000, &n)) {
+                return bad_usage("--max-rps: expected 0..100000, got '%s'",
+                                 optarg);
+            }
+            cfg->max_rps = (int)n;
+            set_rps = 1;
+            break;
         case OPT_VIDEO_ID:
             cfg->video_id = optarg;
             break;
@@ -402,7 +414,9 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
     }
     if ((!set_conc && !env_int("YTK_CONCURRENCY", 1, 4096, &cfg->concurrency))
         || (!set_att
-            && !env_int("YTK_MAX_ATTEMPTS", 1, 1000, &cfg->max_attempts))) {
+            && !env_int("YTK_MAX_ATTEMPTS", 1, 1000, &cfg->max_attempts))
+        || (!set_rps
+            && !env_int("YTK_MAX_RPS", 0, 100000, &cfg->max_rps))) {
         return 1;
     }
 

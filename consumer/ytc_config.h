@@ -33,6 +33,7 @@ typedef struct {
     int backoff_ms;               /**< first retry delay */
     int backoff_max_ms;           /**< cap of the retry delay */
     int http_timeout_ms;          /**< whole-transfer timeout */
+    int max_rps;                  /**< --max-rps: requests/s cap, 0 = off */
     int shutdown_timeout_ms;      /**< in-flight grace on SIGTERM */
     int no_fetch;                 /**< --no-fetch: parse + offset store only */
     int exit_eof;                 /**< -e: exit when idle at end of all */

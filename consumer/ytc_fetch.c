@@ -1,12 +1,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "ytc_fetch.h"
 #include "ytc_log.h"
+#include "ytc_fetch_limits.h"
 
 /* real watch pages are ~1 MB; anything far larger is not YouTube */
-#define YTC_MAX_BODY (16 * 1024 * 1024)
+#define YTC_MAX_BODY YTC_FETCH_MAX_BODY
+
+/* --max-rps paces this many percent slower than the cap */
+#define YTC_FETCH_RPS_MARGIN 10
 
 /* libcurl reads a socket once per multi_perform; with its 16 kB default a
  * 1 MB page took ~64 loop turns (poll, perform, callback) */
@@ -19,6 +25,7 @@ typedef struct ytc_transfer {
     char *buf;
     size_t len, cap;
     int overflow;
+    long retry_after;           /* parsed from the header, or -1 */
     ytc_fetch_done_fn *done;
     void *baton;
     struct ytc_transfer *prev, *next;
@@ -35,7 +42,41 @@ struct ytc_fetcher {
      * its state and a YTC_READ_BUFFER allocation per fetch */
     ytc_transfer *idle;
     int nidle, max_idle;
+    /* --max-rps: transfers wait here, in order, until their turn; the
+     * next start is allowed at next_us (monotonic), one every gap_us */
+    ytc_transfer *wait_head, *wait_tail;
+    long long gap_us, next_us;
 };
+
+static long long mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Retry-After from the header itself: libcurl's reading does not clamp */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    ytc_transfer *t = ud;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+
+    if (n > sizeof(name) - 1 && n < 256
+        && !strncasecmp(ptr, name, sizeof(name) - 1)) {
+        char v[256];
+        size_t l = n - (sizeof(name) - 1);
+        memcpy(v, ptr + sizeof(name) - 1, l);
+        v[l] = '\0';
+        while (l > 0 && (v[l - 1] == '\r' || v[l - 1] == '\n'
+                         || v[l - 1] == ' ' || v[l - 1] == '\t')) {
+            v[--l] = '\0';
+        }
+        t->retry_after = ytc_meta_retry_after(v, time(NULL));
+    }
+    return n;
+}
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -97,6 +138,13 @@ ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
                                           "Cookie: SOCS=CAI");
     f->timeout_ms = cfg->http_timeout_ms;
     f->max_idle = cfg->concurrency * 2;
+    if (cfg->max_rps > 0) {
+        /* YTC_FETCH_RPS_MARGIN under the cap: a request delayed on its way
+         * (a busy loop turn, a new connection) must not bunch up with the
+         * next one into more than N in some second at the server */
+        f->gap_us = (1000000LL * (100 + YTC_FETCH_RPS_MARGIN) / 100
+                     + cfg->max_rps - 1) / cfg->max_rps;
+    }
     return f;
 }
 
@@ -132,6 +180,12 @@ void ytc_fetcher_destroy(ytc_fetcher *f)
     if (!f) {
         return;
     }
+    while (f->wait_head) {
+        ytc_transfer *t = f->wait_head;
+        f->wait_head = t->next;
+        curl_easy_cleanup(t->easy);
+        free(t);
+    }
     while (f->list) {
         transfer_free(f, f->list);
     }
@@ -145,6 +199,25 @@ void ytc_fetcher_destroy(ytc_fetcher *f)
     curl_slist_free_all(f->headers);
     curl_slist_free_all(f->headers_cookie);
     free(f);
+}
+
+/* hand @a t to the multi handle; the rate slot is taken here */
+static int launch(ytc_fetcher *f, ytc_transfer *t)
+{
+    if (curl_multi_add_handle(f->multi, t->easy) != CURLM_OK) {
+        return -1;
+    }
+    if (f->gap_us > 0) {
+        long long now = mono_us();
+        f->next_us = (now > f->next_us ? now : f->next_us) + f->gap_us;
+    }
+    t->prev = NULL;
+    t->next = f->list;
+    if (f->list) {
+        f->list->prev = t;
+    }
+    f->list = t;
+    return 0;
 }
 
 int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
@@ -189,23 +262,100 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, YTC_READ_BUFFER);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                      (curl_off_t)YTC_MAX_BODY);
-    if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    t->retry_after = -1;
+    if (f->gap_us > 0 && (f->wait_head || mono_us() < f->next_us)) {
+        /* not its turn yet: ytc_fetcher_run() starts it when it is */
+        t->prev = t->next = NULL;
+        if (f->wait_tail) {
+            f->wait_tail->next = t;
+        }
+        else {
+            f->wait_head = t;
+        }
+        f->wait_tail = t;
+        f->active++;
+        return 0;
+    }
+    if (launch(f, t) != 0) {
         curl_easy_cleanup(e);
         free(t);
         return -1;
     }
-    t->next = f->list;
-    if (f->list) {
-        f->list->prev = t;
-    }
-    f->list = t;
     f->active++;
+    if (f->gap_us > 0) {
+        int running = 0;
+        curl_multi_perform(f->multi, &running);   /* in its slot */
+    }
     return 0;
+}
+
+/* start waiting transfers whose turn has come; returns ms until the next
+ * turn, or -1 when nothing waits */
+static long launch_due(ytc_fetcher *f)
+{
+    int running = 0;
+
+    while (f->wait_head) {
+        long long now = mono_us();
+        ytc_transfer *t = f->wait_head;
+
+        if (now < f->next_us) {
+            return (long)((f->next_us - now + 999) / 1000);
+        }
+        f->wait_head = t->next;
+        if (!f->wait_head) {
+            f->wait_tail = NULL;
+        }
+        t->next = NULL;
+        if (launch(f, t) != 0) {
+            /* report it as failed through the usual path */
+            ytc_http_answer a;
+            ytc_fetch_done_fn *done = t->done;
+            void *baton = t->baton;
+
+            memset(&a, 0, sizeof(a));
+            a.retry_after = -1;
+            a.transport = YTC_TRANSPORT_OTHER;
+            snprintf(a.error, sizeof(a.error), "cannot start");
+            curl_easy_cleanup(t->easy);
+            free(t);
+            f->active--;
+            done(baton, &a);
+            continue;
+        }
+        /* send it now, in its slot, not at the next loop turn */
+        curl_multi_perform(f->multi, &running);
+    }
+    return -1;
 }
 
 int ytc_fetcher_active(const ytc_fetcher *f)
 {
     return f->active;
+}
+
+static ytc_transport transport_of(CURLcode res, int overflow)
+{
+    if (overflow || res == CURLE_FILESIZE_EXCEEDED) {
+        return YTC_TRANSPORT_TOO_LARGE;
+    }
+    switch (res) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return YTC_TRANSPORT_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return YTC_TRANSPORT_NETWORK;
+    default:
+        return YTC_TRANSPORT_OTHER;
+    }
 }
 
 static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
@@ -220,10 +370,8 @@ static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
     if (res == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         a.status = status;
-        if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK
-            && ra > 0) {
-            a.retry_after = (long)ra;
-        }
+        (void)ra;
+        a.retry_after = t->retry_after;
         if (curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &loc)
             == CURLE_OK && loc) {
             snprintf(a.location, sizeof(a.location), "%s", loc);
@@ -233,8 +381,10 @@ static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
         t->buf = NULL;
     }
     else {
+        a.transport = transport_of(res, t->overflow);
         snprintf(a.error, sizeof(a.error), "%s",
-                 t->overflow ? "body too large" : curl_easy_strerror(res));
+                 a.transport == YTC_TRANSPORT_TOO_LARGE
+                 ? "body too large" : curl_easy_strerror(res));
     }
     {
         ytc_fetch_done_fn *done = t->done;
@@ -266,7 +416,11 @@ void ytc_fetcher_run(ytc_fetcher *f, int timeout_ms, int wake_fd)
 {
     struct curl_waitfd extra;
     int running = 0, numfds = 0;
+    long turn = launch_due(f);
 
+    if (turn >= 0 && turn < timeout_ms) {
+        timeout_ms = (int)turn;     /* wake for the next paced start */
+    }
     curl_multi_perform(f->multi, &running);
     /* something finished already: let the caller start more before waiting
      * (a wait now would sleep the whole timeout on an idle socket set) */
@@ -280,4 +434,5 @@ void ytc_fetcher_run(ytc_fetcher *f, int timeout_ms, int wake_fd)
                     wake_fd >= 0 ? 1 : 0, timeout_ms, &numfds);
     curl_multi_perform(f->multi, &running);
     reap(f);
+    launch_due(f);
 }

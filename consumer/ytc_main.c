@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "ytc_config.h"
+#include "ytc_fetch_limits.h"
 #include "ytc_log.h"
 #include "ytc_loop.h"
 #include "ytc_meta.h"
@@ -76,6 +77,14 @@ static int parse_offline(const ytc_config *cfg)
     if (!(watch.body = slurp(cfg->parse_watch, &watch.len))) {
         fprintf(stderr, "ytkafka-consumer: cannot read %s\n", cfg->parse_watch);
         return 1;
+    }
+    if (watch.len >= YTC_FETCH_MAX_BODY) {
+        /* what the fetcher does with such a body: abort it */
+        free(watch.body);
+        watch.body = NULL;
+        watch.len = 0;
+        watch.status = 0;
+        watch.transport = YTC_TRANSPORT_TOO_LARGE;
     }
     if (cfg->parse_oembed) {
         oembed.status = 200;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ytc_meta.h"
+#include "ytc_fetch_limits.h"
 
 static const char NEEDLE[] = "ytInitialPlayerResponse";
 
@@ -58,42 +59,82 @@ static const char *assignment_start(const char *page, const char *hit,
     return (q < end && *q == '{') ? q : NULL;
 }
 
-json_object *ytc_meta_player_response(const char *page, size_t len)
+json_object *ytc_meta_player_response_ex(const char *page, size_t len,
+                                         ytc_pr_status *status)
 {
     const char *end = page + len, *hit = page;
     json_tokener *tok;
+    int attempts = 0;
 
-    tok = json_tokener_new_ex(256);
+    *status = YTC_PR_NONE;
+    if (!page) {
+        return NULL;
+    }
+    tok = json_tokener_new_ex(YTC_PR_MAX_DEPTH);
     if (!tok) {
         return NULL;
     }
-    while (hit < end
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT
+                                | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+    /* Linear by construction: every parse attempt starts past the bytes the
+     * previous one consumed, so each byte reaches the tokener at most once,
+     * and the strict tokener has no comments to run to the end of the page
+     * (the old loose parse restarted at every assignment followed by a
+     * comment opener and was quadratic). */
+    while (hit < end && attempts < YTC_PR_MAX_ATTEMPTS
            && (hit = memmem(hit, (size_t)(end - hit), NEEDLE,
                             sizeof(NEEDLE) - 1)) != NULL) {
         const char *start = assignment_start(page, hit, end);
+        enum json_tokener_error jerr;
         json_object *obj;
-        size_t remain;
+        size_t remain, used;
 
         hit += sizeof(NEEDLE) - 1;
         if (!start) {
             continue;
         }
+        attempts++;
         remain = (size_t)(end - start);
-        if (remain > INT32_MAX) {
-            remain = INT32_MAX;
+        if (remain > YTC_PR_MAX_BYTES) {
+            remain = YTC_PR_MAX_BYTES;
         }
         json_tokener_reset(tok);
         obj = json_tokener_parse_ex(tok, start, (int)remain);
+        jerr = json_tokener_get_error(tok);
         if (obj && json_object_is_type(obj, json_type_object)
             && (json_object_object_get_ex(obj, "playabilityStatus", NULL)
                 || json_object_object_get_ex(obj, "videoDetails", NULL))) {
             json_tokener_free(tok);
+            *status = YTC_PR_FOUND;
             return obj;
         }
         json_object_put(obj);
+        if (jerr == json_tokener_error_depth) {
+            *status = YTC_PR_TOO_DEEP;
+            break;
+        }
+        if (jerr == json_tokener_continue
+            && (size_t)(end - start) > YTC_PR_MAX_BYTES) {
+            *status = YTC_PR_TOO_LARGE;
+            break;
+        }
+        used = json_tokener_get_parse_end(tok);
+        if (start + used > hit) {
+            hit = start + used;
+        }
+    }
+    if (*status == YTC_PR_NONE && attempts >= YTC_PR_MAX_ATTEMPTS) {
+        *status = YTC_PR_TOO_MANY;
     }
     json_tokener_free(tok);
     return NULL;
+}
+
+json_object *ytc_meta_player_response(const char *page, size_t len)
+{
+    ytc_pr_status st;
+
+    return ytc_meta_player_response_ex(page, len, &st);
 }
 
 /* o[k1][k2]...; NULL if any step is missing */
@@ -318,10 +359,113 @@ static int looks_like_consent(const char *body, size_t len)
         || memmem(body, len, "Before you continue to YouTube", 30) != NULL;
 }
 
+const char *ytc_failure_kind_name(ytc_failure_kind k)
+{
+    switch (k) {
+    case YTC_FAIL_NONE:       return "none";
+    case YTC_FAIL_DEFINITIVE: return "definitive";
+    case YTC_FAIL_VIDEO:      return "video";
+    default:                  return "network";
+    }
+}
+
+ytc_failure_kind ytc_meta_failure_kind(const ytc_http_answer *a)
+{
+    if (a->status == 0) {
+        switch (a->transport) {
+        case YTC_TRANSPORT_TOO_LARGE: return YTC_FAIL_DEFINITIVE;
+        case YTC_TRANSPORT_TIMEOUT:   return YTC_FAIL_VIDEO;
+        default:                      return YTC_FAIL_NETWORK;
+        }
+    }
+    if (a->status == 200) {
+        return YTC_FAIL_NONE;
+    }
+    if (a->status == 429 || a->status == 408 || a->status >= 500
+        || (a->status >= 300 && a->status < 400)) {
+        return YTC_FAIL_VIDEO;
+    }
+    return YTC_FAIL_DEFINITIVE;
+}
+
+/* a non-negative decimal, saturating at YTC_RETRY_AFTER_MAX */
+static long retry_after_delta(const char *s)
+{
+    long v = 0;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v <= YTC_RETRY_AFTER_MAX) {
+            v = v * 10 + (*s - '0');
+        }
+    }
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    if (*s) {
+        return -1;
+    }
+    return v > YTC_RETRY_AFTER_MAX ? YTC_RETRY_AFTER_MAX : v;
+}
+
+long ytc_meta_retry_after(const char *value, time_t now)
+{
+    static const char *const forms[] = {
+        "%a, %d %b %Y %H:%M:%S GMT",   /* IMF-fixdate */
+        "%A, %d-%b-%y %H:%M:%S GMT",   /* RFC 850 */
+        "%a %b %e %H:%M:%S %Y",        /* asctime */
+    };
+    size_t i;
+
+    if (!value) {
+        return -1;
+    }
+    while (*value == ' ' || *value == '\t') {
+        value++;
+    }
+    if (*value >= '0' && *value <= '9') {
+        return retry_after_delta(value);
+    }
+    for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        struct tm tm;
+        const char *e;
+        time_t when;
+
+        memset(&tm, 0, sizeof(tm));
+        e = strptime(value, forms[i], &tm);
+        if (!e) {
+            continue;
+        }
+        while (*e == ' ' || *e == '\t') {
+            e++;
+        }
+        if (*e) {
+            continue;
+        }
+        when = timegm(&tm);
+        if (when == (time_t)-1) {
+            return -1;
+        }
+        if (when <= now) {
+            return 0;
+        }
+        return (when - now > YTC_RETRY_AFTER_MAX)
+            ? YTC_RETRY_AFTER_MAX : (long)(when - now);
+    }
+    return -1;
+}
+
 /* classify an HTTP failure; returns -1 when the answer is a usable 200 */
 static int http_outcome(const char *what, const ytc_http_answer *a,
                         char *reason, size_t reasonlen)
 {
+    if (a->status == 0 && a->transport == YTC_TRANSPORT_TOO_LARGE) {
+        snprintf(reason, reasonlen, "%s: body larger than %zu bytes", what,
+                 (size_t)YTC_FETCH_MAX_BODY);
+        return YTC_OUT_ERROR;
+    }
     if (a->status == 0) {
         snprintf(reason, reasonlen, "%s: %s", what,
                  a->error[0] ? a->error : "transfer failed");
@@ -355,6 +499,14 @@ static int http_outcome(const char *what, const ytc_http_answer *a,
     return YTC_OUT_ERROR;
 }
 
+static long clamp_retry_after(long v)
+{
+    if (v < 0) {
+        return -1;
+    }
+    return v > YTC_RETRY_AFTER_MAX ? YTC_RETRY_AFTER_MAX : v;
+}
+
 static int oembed_usable(const ytc_http_answer *a)
 {
     return a && a->status == 200 && a->body && a->len > 0 && a->body[0] == '{';
@@ -371,6 +523,7 @@ ytc_outcome ytc_meta_extract(const char *video_id,
     const char *pstatus, *vid;
     char preason[512], buf[1024];
     ytc_outcome out = YTC_OUT_OK;
+    ytc_pr_status prs = YTC_PR_NONE;
     int rc;
 
     *result = NULL;
@@ -378,15 +531,27 @@ ytc_outcome ytc_meta_extract(const char *video_id,
     *retry_after = -1;
 
     rc = http_outcome("watch page", watch, reason, reasonlen);
+    if (rc == YTC_OUT_UNAVAILABLE) {
+        /* a definitive answer: a row saying so, not an error */
+        json_object *pl = json_object_new_object();
+        r = json_object_new_object();
+        put_str(r, "video_id", video_id);
+        put_str(r, "status", "unavailable");
+        put_str(pl, "status", watch->status == 410 ? "GONE" : "NOT_FOUND");
+        put_str(pl, "reason", reason);
+        json_object_object_add(r, "playability", pl);
+        *result = r;
+        return YTC_OUT_UNAVAILABLE;
+    }
     if (rc >= 0) {
-        *retry_after = watch->retry_after;
+        *retry_after = clamp_retry_after(watch->retry_after);
         return (ytc_outcome)rc;
     }
     if (oembed) {
         /* 401 (embedding off), 403 (private), 404 (removed): no JSON, fine */
         rc = http_outcome("oembed", oembed, reason, reasonlen);
         if (rc == YTC_OUT_TRANSIENT) {
-            *retry_after = oembed->retry_after;
+            *retry_after = clamp_retry_after(oembed->retry_after);
             return YTC_OUT_TRANSIENT;
         }
         reason[0] = '\0';
@@ -399,8 +564,26 @@ ytc_outcome ytc_meta_extract(const char *video_id,
         }
     }
 
-    pr = watch->body ? ytc_meta_player_response(watch->body, watch->len)
+    pr = watch->body ? ytc_meta_player_response_ex(watch->body, watch->len,
+                                                   &prs)
                      : NULL;
+    if (!pr && prs != YTC_PR_NONE) {
+        /* hostile or broken beyond use: final, no retries */
+        if (prs == YTC_PR_TOO_LARGE) {
+            snprintf(reason, reasonlen, "watch page: player response "
+                     "larger than %zu bytes", (size_t)YTC_PR_MAX_BYTES);
+        }
+        else if (prs == YTC_PR_TOO_DEEP) {
+            snprintf(reason, reasonlen, "watch page: player response "
+                     "nested deeper than %d", YTC_PR_MAX_DEPTH);
+        }
+        else {
+            snprintf(reason, reasonlen, "watch page: %d player response "
+                     "assignments, none parses", YTC_PR_MAX_ATTEMPTS);
+        }
+        json_object_put(oe);
+        return YTC_OUT_ERROR;
+    }
     if (!pr) {
         if (watch->body && looks_like_consent(watch->body, watch->len)) {
             snprintf(reason, reasonlen, "watch page: consent interstitial");
@@ -446,7 +629,8 @@ ytc_outcome ytc_meta_extract(const char *video_id,
     }
     else {
         out = YTC_OUT_UNAVAILABLE;
-        snprintf(reason, reasonlen, "%s", preason[0] ? preason : pstatus);
+        snprintf(reason, reasonlen, "%s", preason[0] ? preason
+                 : pstatus[0] ? pstatus : "not playable, no reason given");
     }
 
     r = json_object_new_object();

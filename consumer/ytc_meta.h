@@ -9,6 +9,7 @@
 #define YTC_META_H
 
 #include <stddef.h>
+#include <time.h>
 #include <json-c/json.h>
 
 /** What one attempt at a video came to. */
@@ -19,6 +20,32 @@ typedef enum {
     YTC_OUT_ERROR         /**< permanent failure of the extraction */
 } ytc_outcome;
 
+/** How a transfer ended below HTTP (set by the fetcher). */
+typedef enum {
+    YTC_TRANSPORT_OK = 0,   /**< an HTTP answer arrived (see status) */
+    YTC_TRANSPORT_NETWORK,  /**< DNS, connection refused/reset, TLS: the
+                                 network or the host is unreachable */
+    YTC_TRANSPORT_TIMEOUT,  /**< the transfer ran past its timeout */
+    YTC_TRANSPORT_TOO_LARGE,/**< the body passed YTC_FETCH_MAX_BODY */
+    YTC_TRANSPORT_OTHER     /**< any other transfer failure */
+} ytc_transport;
+
+/**
+ * What kind of failure one answer is, for retry and outage decisions.
+ * See ytc_meta_failure_kind().
+ */
+typedef enum {
+    YTC_FAIL_NONE = 0,   /**< a usable 200 */
+    YTC_FAIL_DEFINITIVE, /**< a final answer about this video (404, 410,
+                              other 4xx, a body past the caps) */
+    YTC_FAIL_VIDEO,      /**< transient failure of this one video: 429,
+                              5xx, 408, timeout, redirect, bot check */
+    YTC_FAIL_NETWORK     /**< no HTTP answer at all (status 0): DNS,
+                              connection refused or reset; says "YouTube or
+                              the network is unreachable", not "this video
+                              failed" */
+} ytc_failure_kind;
+
 /** One HTTP answer as the fetcher saw it. */
 typedef struct {
     long status;            /**< HTTP status, 0 if the transfer failed */
@@ -27,7 +54,30 @@ typedef struct {
     long retry_after;       /**< seconds from Retry-After, or -1 */
     char error[128];        /**< transfer error text when status is 0 */
     char location[256];     /**< Location of a redirect, or "" */
+    ytc_transport transport;/**< how the transfer ended (0 = an answer);
+                                 a zeroed answer reads as OK/status 0 */
 } ytc_http_answer;
+
+/** Longest Retry-After honoured, in seconds; longer values are clamped. */
+#define YTC_RETRY_AFTER_MAX 300L
+
+/** Largest player response parsed (bytes from its opening brace). */
+#define YTC_PR_MAX_BYTES ((size_t)8 * 1024 * 1024)
+
+/** Deepest JSON nesting accepted in a player response. */
+#define YTC_PR_MAX_DEPTH 64
+
+/** Assignments tried per page before giving up on it. */
+#define YTC_PR_MAX_ATTEMPTS 16
+
+/** What ytc_meta_player_response_ex() found. */
+typedef enum {
+    YTC_PR_FOUND = 0,  /**< the player response was parsed */
+    YTC_PR_NONE,       /**< no usable assignment on the page */
+    YTC_PR_TOO_LARGE,  /**< the object runs past YTC_PR_MAX_BYTES */
+    YTC_PR_TOO_DEEP,   /**< the object nests past YTC_PR_MAX_DEPTH */
+    YTC_PR_TOO_MANY    /**< YTC_PR_MAX_ATTEMPTS assignments, none parsed */
+} ytc_pr_status;
 
 /** Name of @a o: "ok", "unavailable", "transient", "error". */
 const char *ytc_outcome_name(ytc_outcome o);
@@ -40,6 +90,35 @@ const char *ytc_outcome_name(ytc_outcome o);
  * @return a new reference, or NULL if there is none
  */
 json_object *ytc_meta_player_response(const char *page, size_t len);
+
+/**
+ * As ytc_meta_player_response(), saying why nothing came back. Time and
+ * memory are linear in @a len: the strict tokener (no comments, no loose
+ * syntax) sees each byte of the page at most once, at most
+ * YTC_PR_MAX_ATTEMPTS assignments are tried, and the object is capped at
+ * YTC_PR_MAX_BYTES and YTC_PR_MAX_DEPTH.
+ * @param status receives YTC_PR_FOUND when the result is not NULL
+ */
+json_object *ytc_meta_player_response_ex(const char *page, size_t len,
+                                         ytc_pr_status *status);
+
+/**
+ * Classify one answer (pure; no I/O). The loop's outage breaker counts
+ * YTC_FAIL_NETWORK (and, across different videos, YTC_FAIL_VIDEO) as signs
+ * of an outage; YTC_FAIL_DEFINITIVE never is one. For a 200 whose content
+ * is bad (bot check, no player response) ytc_meta_extract() decides.
+ */
+ytc_failure_kind ytc_meta_failure_kind(const ytc_http_answer *a);
+
+/** Name of @a k: "none", "definitive", "video", "network". */
+const char *ytc_failure_kind_name(ytc_failure_kind k);
+
+/**
+ * Parse a Retry-After value: delta-seconds or an HTTP-date (IMF-fixdate,
+ * RFC 850, asctime), relative to @a now. Never overflows.
+ * @return seconds in [0, YTC_RETRY_AFTER_MAX], or -1 for garbage
+ */
+long ytc_meta_retry_after(const char *value, time_t now);
 
 /**
  * Build the result for @a video_id from the two answers (either may have

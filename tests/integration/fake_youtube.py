@@ -116,6 +116,25 @@ class FakeYouTube:
             self.requests = []
             self.counts = {}
 
+    # -- raw pages and request timing (extractor and --max-rps tests) -------
+    def set_raw(self, vid, body):
+        """Serve `body` (bytes) as vid's watch page, whatever it holds."""
+        with self.lock:
+            self.raw_pages = getattr(self, "raw_pages", {})
+            self.raw_pages[vid] = body
+        self.set(vid, mode="raw")
+
+    def raw_page(self, vid):
+        with self.lock:
+            return self.raw_pages[vid]
+
+    def request_times(self, path=None):
+        """Arrival times (time.time()) of the requests, optionally of one
+        path prefix such as "/watch", sorted."""
+        with self.lock:
+            return sorted(r["time"] for r in self.requests
+                          if path is None or r["path"].startswith(path))
+
     # -- serving ------------------------------------------------------------
     def _page(self, vid, kind):
         if self._template:
@@ -227,6 +246,8 @@ class FakeYouTube:
                 self._answer(vid, kind, mode, m, served)
 
             def _answer(self, vid, kind, mode, m, served):
+                if mode == "raw" and kind == "watch":
+                    return self._send(200, fake.raw_page(vid))
                 if mode == "hang":
                     time.sleep(30)
                     return self._send(504, b"", "text/plain")
@@ -324,3 +345,14 @@ def _die_with_parent():
 
 if __name__ == "__main__":
     main()
+
+
+def max_in_window(times, window=1.0):
+    """The most requests in any half-open window [t, t + window) of
+    `times` (sorted)."""
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best

@@ -1,0 +1,389 @@
+/* Unit tests for consumer/ytc_meta: the extractor on generated fixtures,
+ * hostile pages, the failure classifier and the Retry-After parser. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "ytc_fetch_limits.h"
+#include "ytc_meta.h"
+
+/* the id of ytfixtures.py's sample video (video_id(0)) */
+#define FIXTURE_ID "qdXetQ6JvBa"
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[1024];
+    FILE *fp;
+    char *buf;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, name);
+    fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    buf[n] = '\0';
+    fclose(fp);
+    *len = (size_t)n;
+    return buf;
+}
+
+static ytc_http_answer answer(long status, char *body, size_t len)
+{
+    ytc_http_answer a;
+
+    memset(&a, 0, sizeof(a));
+    a.status = status;
+    a.body = body;
+    a.len = len;
+    a.retry_after = -1;
+    return a;
+}
+
+typedef struct {
+    ytc_outcome out;
+    json_object *result;
+    char reason[600];
+    long retry_after;
+} run_t;
+
+static void run_answers(run_t *r, const char *vid, ytc_http_answer *w,
+                        ytc_http_answer *o)
+{
+    memset(r, 0, sizeof(*r));
+    r->out = ytc_meta_extract(vid, w, o, &r->result, r->reason,
+                              sizeof(r->reason), &r->retry_after);
+}
+
+static void run_fixture(run_t *r, const char *kind, const char *vid)
+{
+    char name[64];
+    ytc_http_answer w, o;
+    size_t wl, ol;
+    char *wb, *ob;
+
+    snprintf(name, sizeof(name), "watch-%s.html", kind);
+    wb = slurp(name, &wl);
+    ob = slurp("oembed-ok.json", &ol);
+    w = answer(200, wb, wl);
+    o = answer(200, ob, ol);
+    run_answers(r, vid, &w, &o);
+    free(wb);
+    free(ob);
+}
+
+static const char *rstr(json_object *r, const char *k)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(r, k, &v) || !v) {
+        return NULL;
+    }
+    return json_object_get_string(v);
+}
+
+static void test_fixture_ok(void **state)
+{
+    static const char *const kinds[] = { "ok", "tricky", "cipher" };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        run_t r;
+        json_object *v;
+        run_fixture(&r, kinds[i], FIXTURE_ID);
+        assert_int_equal(r.out, YTC_OUT_OK);
+        assert_non_null(r.result);
+        assert_string_equal(rstr(r.result, "video_id"), FIXTURE_ID);
+        assert_string_equal(rstr(r.result, "status"), "ok");
+        assert_string_equal(rstr(r.result, "channel_id"),
+                            "UC1jGd1SZyE_N60rhO4v1LRD");
+        assert_true(json_object_object_get_ex(r.result, "duration_seconds",
+                                              &v));
+        assert_int_equal(json_object_get_int64(v), 1629);
+        assert_true(json_object_object_get_ex(r.result, "formats", &v));
+        assert_true(json_object_array_length(v) > 0);
+        json_object_put(r.result);
+    }
+}
+
+static void test_fixture_unavailable(void **state)
+{
+    static const struct { const char *kind, *reason; } cases[] = {
+        { "private", "Private video" },
+        { "age", "Sign in to confirm your age" },
+        { "unplayable", "This live stream recording is not available." },
+        { "unavailable", "Video unavailable" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run_t r;
+        run_fixture(&r, cases[i].kind, FIXTURE_ID);
+        assert_int_equal(r.out, YTC_OUT_UNAVAILABLE);
+        assert_string_equal(rstr(r.result, "status"), "unavailable");
+        assert_string_equal(r.reason, cases[i].reason);
+        json_object_put(r.result);
+    }
+}
+
+static void test_fixture_transient(void **state)
+{
+    run_t r;
+
+    (void)state;
+    run_fixture(&r, "bot", FIXTURE_ID);
+    assert_int_equal(r.out, YTC_OUT_TRANSIENT);
+    assert_non_null(strstr(r.reason, "bot check"));
+    run_fixture(&r, "consent", FIXTURE_ID);
+    assert_int_equal(r.out, YTC_OUT_TRANSIENT);
+    assert_non_null(strstr(r.reason, "consent"));
+    run_fixture(&r, "wrong", FIXTURE_ID);
+    assert_int_equal(r.out, YTC_OUT_TRANSIENT);
+    assert_non_null(strstr(r.reason, "answer is for video"));
+    assert_null(r.result);
+}
+
+/* many `ytInitialPlayerResponse={` + comment openers: was quadratic */
+static void test_hostile_repetitions(void **state)
+{
+    static const char unit[] = "ytInitialPlayerResponse={/*";
+    size_t n = 800000 / (sizeof(unit) - 1), i, len = n * (sizeof(unit) - 1);
+    char *page = malloc(len + 1);
+    ytc_http_answer w, o;
+    ytc_pr_status st;
+    run_t r;
+
+    (void)state;
+    assert_non_null(page);
+    for (i = 0; i < n; i++) {
+        memcpy(page + i * (sizeof(unit) - 1), unit, sizeof(unit) - 1);
+    }
+    page[len] = '\0';
+    assert_null(ytc_meta_player_response_ex(page, len, &st));
+    assert_int_equal(st, YTC_PR_TOO_MANY);
+    w = answer(200, page, len);
+    o = answer(404, NULL, 0);
+    run_answers(&r, FIXTURE_ID, &w, &o);
+    assert_int_equal(r.out, YTC_OUT_ERROR);
+    assert_non_null(strstr(r.reason, "none parses"));
+    free(page);
+}
+
+/* strings that never close, each hiding the next assignment: still one
+ * pass over the page */
+static void test_hostile_open_strings(void **state)
+{
+    static const char unit[] = "ytInitialPlayerResponse={\"a\":\"x ";
+    size_t n = 20000, i, len = n * (sizeof(unit) - 1);
+    char *page = malloc(len + 1);
+    ytc_pr_status st;
+
+    (void)state;
+    assert_non_null(page);
+    for (i = 0; i < n; i++) {
+        memcpy(page + i * (sizeof(unit) - 1), unit, sizeof(unit) - 1);
+    }
+    page[len] = '\0';
+    assert_null(ytc_meta_player_response_ex(page, len, &st));
+    assert_int_equal(st, YTC_PR_TOO_MANY);
+    free(page);
+}
+
+static void test_hostile_deep(void **state)
+{
+    char page[4096];
+    size_t used;
+    ytc_pr_status st;
+    int i;
+
+    (void)state;
+    used = (size_t)snprintf(page, sizeof(page),
+                            "var ytInitialPlayerResponse = {\"a\":");
+    for (i = 0; i < 1000; i++) {
+        page[used++] = '[';
+    }
+    page[used] = '\0';
+    assert_null(ytc_meta_player_response_ex(page, used, &st));
+    assert_int_equal(st, YTC_PR_TOO_DEEP);
+}
+
+static void test_hostile_large(void **state)
+{
+    size_t len = YTC_PR_MAX_BYTES + 4096, used;
+    char *page = malloc(len + 1);
+    ytc_http_answer w;
+    ytc_pr_status st;
+    run_t r;
+
+    (void)state;
+    assert_non_null(page);
+    used = (size_t)sprintf(page, "var ytInitialPlayerResponse = {\"a\":[");
+    while (used + 2 <= len) {
+        page[used++] = '0';
+        page[used++] = ',';
+    }
+    page[used] = '\0';
+    assert_null(ytc_meta_player_response_ex(page, used, &st));
+    assert_int_equal(st, YTC_PR_TOO_LARGE);
+    w = answer(200, page, used);
+    run_answers(&r, FIXTURE_ID, &w, NULL);
+    assert_int_equal(r.out, YTC_OUT_ERROR);
+    assert_non_null(strstr(r.reason, "larger than"));
+    free(page);
+}
+
+static void test_loose_json_refused(void **state)
+{
+    static const char page[] =
+        "var ytInitialPlayerResponse = {/* c */\"videoDetails\":{}};";
+    ytc_pr_status st;
+
+    (void)state;
+    assert_null(ytc_meta_player_response_ex(page, sizeof(page) - 1, &st));
+    assert_int_equal(st, YTC_PR_NONE);
+}
+
+static void test_http_statuses(void **state)
+{
+    static const long gone[] = { 404, 410 };
+    ytc_http_answer w, o;
+    size_t i;
+    run_t r;
+
+    (void)state;
+    for (i = 0; i < 2; i++) {
+        w = answer(gone[i], NULL, 0);
+        o = answer(404, NULL, 0);
+        run_answers(&r, FIXTURE_ID, &w, &o);
+        assert_int_equal(r.out, YTC_OUT_UNAVAILABLE);
+        assert_non_null(r.result);
+        assert_string_equal(rstr(r.result, "status"), "unavailable");
+        assert_non_null(strstr(r.reason, "not found"));
+        json_object_put(r.result);
+    }
+    w = answer(429, NULL, 0);
+    w.retry_after = 9223372036854775807L;
+    run_answers(&r, FIXTURE_ID, &w, NULL);
+    assert_int_equal(r.out, YTC_OUT_TRANSIENT);
+    assert_int_equal(r.retry_after, YTC_RETRY_AFTER_MAX);
+    w.retry_after = -7;
+    run_answers(&r, FIXTURE_ID, &w, NULL);
+    assert_int_equal(r.retry_after, -1);
+
+    w = answer(0, NULL, 0);
+    w.transport = YTC_TRANSPORT_TOO_LARGE;
+    run_answers(&r, FIXTURE_ID, &w, NULL);
+    assert_int_equal(r.out, YTC_OUT_ERROR);
+    assert_non_null(strstr(r.reason, "body larger than"));
+
+    w = answer(0, NULL, 0);
+    w.transport = YTC_TRANSPORT_NETWORK;
+    snprintf(w.error, sizeof(w.error), "Couldn't connect to server");
+    run_answers(&r, FIXTURE_ID, &w, NULL);
+    assert_int_equal(r.out, YTC_OUT_TRANSIENT);
+}
+
+static void test_failure_kind(void **state)
+{
+    static const struct {
+        long status;
+        ytc_transport tr;
+        ytc_failure_kind kind;
+    } cases[] = {
+        { 200, YTC_TRANSPORT_OK, YTC_FAIL_NONE },
+        { 404, YTC_TRANSPORT_OK, YTC_FAIL_DEFINITIVE },
+        { 410, YTC_TRANSPORT_OK, YTC_FAIL_DEFINITIVE },
+        { 401, YTC_TRANSPORT_OK, YTC_FAIL_DEFINITIVE },
+        { 400, YTC_TRANSPORT_OK, YTC_FAIL_DEFINITIVE },
+        { 429, YTC_TRANSPORT_OK, YTC_FAIL_VIDEO },
+        { 408, YTC_TRANSPORT_OK, YTC_FAIL_VIDEO },
+        { 500, YTC_TRANSPORT_OK, YTC_FAIL_VIDEO },
+        { 503, YTC_TRANSPORT_OK, YTC_FAIL_VIDEO },
+        { 302, YTC_TRANSPORT_OK, YTC_FAIL_VIDEO },
+        { 0, YTC_TRANSPORT_TIMEOUT, YTC_FAIL_VIDEO },
+        { 0, YTC_TRANSPORT_NETWORK, YTC_FAIL_NETWORK },
+        { 0, YTC_TRANSPORT_OTHER, YTC_FAIL_NETWORK },
+        { 0, YTC_TRANSPORT_OK, YTC_FAIL_NETWORK },
+        { 0, YTC_TRANSPORT_TOO_LARGE, YTC_FAIL_DEFINITIVE },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ytc_http_answer a = answer(cases[i].status, NULL, 0);
+        a.transport = cases[i].tr;
+        assert_int_equal(ytc_meta_failure_kind(&a), cases[i].kind);
+    }
+    assert_string_equal(ytc_failure_kind_name(YTC_FAIL_NETWORK), "network");
+    assert_string_equal(ytc_failure_kind_name(YTC_FAIL_VIDEO), "video");
+}
+
+static void test_retry_after(void **state)
+{
+    /* 2026-01-01 00:00:00 UTC */
+    const time_t now = 1767225600;
+
+    (void)state;
+    assert_int_equal(ytc_meta_retry_after("120", now), 120);
+    assert_int_equal(ytc_meta_retry_after(" 7 ", now), 7);
+    assert_int_equal(ytc_meta_retry_after("0", now), 0);
+    assert_int_equal(ytc_meta_retry_after("300", now), 300);
+    assert_int_equal(ytc_meta_retry_after("301", now), YTC_RETRY_AFTER_MAX);
+    assert_int_equal(ytc_meta_retry_after("9223372036854775807", now),
+                     YTC_RETRY_AFTER_MAX);
+    assert_int_equal(ytc_meta_retry_after(
+        "99999999999999999999999999999999999999", now), YTC_RETRY_AFTER_MAX);
+    assert_int_equal(ytc_meta_retry_after("-5", now), -1);
+    assert_int_equal(ytc_meta_retry_after("-9223372036854775808", now), -1);
+    assert_int_equal(ytc_meta_retry_after("12abc", now), -1);
+    assert_int_equal(ytc_meta_retry_after("abc", now), -1);
+    assert_int_equal(ytc_meta_retry_after("", now), -1);
+    assert_int_equal(ytc_meta_retry_after(NULL, now), -1);
+    assert_int_equal(ytc_meta_retry_after("1.5", now), -1);
+    assert_int_equal(ytc_meta_retry_after(
+        "Thu, 01 Jan 2026 00:01:00 GMT", now), 60);
+    assert_int_equal(ytc_meta_retry_after(
+        "Thursday, 01-Jan-26 00:02:00 GMT", now), 120);
+    assert_int_equal(ytc_meta_retry_after(
+        "Thu Jan  1 00:00:30 2026", now), 30);
+    assert_int_equal(ytc_meta_retry_after(
+        "Wed, 31 Dec 2025 23:00:00 GMT", now), 0);
+    assert_int_equal(ytc_meta_retry_after(
+        "Fri, 31 Dec 9999 23:59:59 GMT", now), YTC_RETRY_AFTER_MAX);
+    assert_int_equal(ytc_meta_retry_after(
+        "Thu, 01 Jan 2026 00:01:00 GMT garbage", now), -1);
+    assert_int_equal(ytc_meta_retry_after("Thu, 99 Foo", now), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixture_ok),
+        cmocka_unit_test(test_fixture_unavailable),
+        cmocka_unit_test(test_fixture_transient),
+        cmocka_unit_test(test_hostile_repetitions),
+        cmocka_unit_test(test_hostile_open_strings),
+        cmocka_unit_test(test_hostile_deep),
+        cmocka_unit_test(test_hostile_large),
+        cmocka_unit_test(test_loose_json_refused),
+        cmocka_unit_test(test_http_statuses),
+        cmocka_unit_test(test_failure_kind),
+        cmocka_unit_test(test_retry_after),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
