@@ -1,8 +1,11 @@
 /* mod_ytkafka: POSTed YouTube links to Apache Kafka.
  *
  * This file only declares the module and registers its hooks; each job has
- * its own file: ytk_config (directives), ytk_producer (the per-child Kafka
- * producer), ytk_send and ytk_status (the handlers). */
+ * its own file: ytk_config and ytk_event_conf (directives), ytk_producer
+ * (the per-child Kafka producer), ytk_waiter (a request's wait for its
+ * delivery reports), ytk_errors (the error mapper), ytk_body, ytk_answer
+ * and ytk_reqid (what the handlers share), ytk_send, ytk_produce and
+ * ytk_status (the handlers). */
 #define YTK_MODULE_MAIN
 #include <httpd.h>
 #include <http_config.h>
@@ -10,6 +13,7 @@
 
 #include "ytk_private.h"
 #include "ytk_config.h"
+#include "ytk_produce.h"
 #include "ytk_producer.h"
 #include "ytk_send.h"
 #include "ytk_status.h"
@@ -30,6 +34,7 @@ static void ytk_register_hooks(apr_pool_t *p)
     ap_hook_child_status(ytk_status_child_exited, NULL, NULL,
                          APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_send_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ytk_produce_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

@@ -12,6 +12,7 @@
 
 #include "ytk_private.h"
 #include "ytk_config.h"
+#include "ytk_event_conf.h"
 
 /* The producer defaults (docs/ARCHITECTURE.md 7.6); YtKafkaProperty
  * overrides any of them. */
@@ -69,6 +70,7 @@ void *ytk_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     YTK_MERGE(n, base, add, ack_timeout, -1);
     YTK_MERGE(n, base, add, max_body, -1);
     YTK_MERGE(n, base, add, max_links, -1);
+    n->events = ytk_event_conf_merge(p, base->events, add->events);
     return n;
 }
 
@@ -200,20 +202,33 @@ static const char *set_flush_timeout(cmd_parms *cmd, void *dconf,
     return parse_seconds(cmd, arg, 1, &sc->flush_timeout);
 }
 
-static const char *set_topic(cmd_parms *cmd, void *dconf, const char *arg)
+int ytk_topic_name_ok(const char *name)
 {
-    ytk_dir_conf *dc = dconf;
     const char *p;
 
     /* Kafka's own rule for topic names. */
+    if (!*name || strlen(name) > 249 || !strcmp(name, ".")
+        || !strcmp(name, "..")) {
+        return 0;
+    }
+    for (p = name; *p; ++p) {
+        if (!apr_isalnum(*p) && *p != '.' && *p != '_' && *p != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *set_topic(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    ytk_dir_conf *dc = dconf;
+
     if (!*arg || strlen(arg) > 249 || !strcmp(arg, ".")
         || !strcmp(arg, "..")) {
         return cmd_err(cmd, "needs a Kafka topic name", arg);
     }
-    for (p = arg; *p; ++p) {
-        if (!apr_isalnum(*p) && *p != '.' && *p != '_' && *p != '-') {
-            return cmd_err(cmd, "a topic name has only [A-Za-z0-9._-]", arg);
-        }
+    if (!ytk_topic_name_ok(arg)) {
+        return cmd_err(cmd, "a topic name has only [A-Za-z0-9._-]", arg);
     }
     dc->topic = arg;
     return NULL;
@@ -290,6 +305,7 @@ const command_rec ytk_cmds[] = {
                   RSRC_CONF | ACCESS_CONF, "largest request body in bytes"),
     AP_INIT_TAKE1("YtKafkaMaxLinks", set_max_links, NULL,
                   RSRC_CONF | ACCESS_CONF, "most links in one request"),
+    YTK_EVENT_CMDS,
     { NULL }
 };
 
@@ -391,7 +407,8 @@ static void scan_handlers(apr_pool_t *p, const ap_directive_t *d,
             const char *args = d->args;
             char *h = ap_getword_conf(p, &args);
 
-            if (!strcasecmp(h, "ytkafka-send")) {
+            if (!strcasecmp(h, "ytkafka-send")
+                || !strcasecmp(h, "ytkafka-produce")) {
                 apr_hash_set(users, apr_pmemdup(p, &cur, sizeof(cur)),
                              sizeof(cur), d);
             }
@@ -410,6 +427,9 @@ int ytk_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
     int rv = OK;
 
     scan_handlers(ptemp, ap_conftree, s, s, users);
+    if (ytk_event_conf_check(ptemp, ap_conftree) != OK) {
+        rv = !OK;
+    }
     for (sv = s; sv; sv = sv->next) {
         ytk_srv_conf *sc = ytk_srv_conf_get(sv);
         const ap_directive_t *d = apr_hash_get(users, &sv, sizeof(sv));

@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 
 struct ytk_producer;
+struct ytk_event_conf;
 
 /** Default of YtKafkaTopic. */
 #define YTK_DEF_TOPIC          "youtube-links"
@@ -60,6 +61,7 @@ typedef struct ytk_dir_conf {
     apr_interval_time_t ack_timeout;  /**< -1 = unset */
     apr_off_t max_body;               /**< -1 = unset */
     int max_links;                    /**< -1 = unset */
+    struct ytk_event_conf *events;    /**< ytkafka-produce, NULL = unset */
 } ytk_dir_conf;
 
 /** The module's directive table. */
@@ -78,6 +80,9 @@ void *ytk_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
  */
 int ytk_config_check(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                      server_rec *s);
+
+/** 1 if @a name is a legal Kafka topic name. */
+int ytk_topic_name_ok(const char *name);
 
 /** The server config of @a s. */
 ytk_srv_conf *ytk_srv_conf_get(server_rec *s);

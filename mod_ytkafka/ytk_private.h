@@ -22,7 +22,7 @@ extern module AP_MODULE_DECLARE_DATA ytkafka_module;
  * The tag of one log call, "YTKnnnnn: ". Each call site has its own number,
  * never reused, so that tests and operators can match exact lines.
  * Ranges: 000xx module, 001xx config, 002xx producer, 003xx send,
- * 004xx status.
+ * 004xx status, 005xx-006xx producer faults and ytkafka-produce.
  */
 #define YTK_LOGNO(n) "YTK" #n ": "
 

@@ -59,6 +59,7 @@ typedef struct {
     apr_uint64_t produced;
     apr_uint64_t delivered;
     apr_uint64_t failed[YTK_FAIL__COUNT];
+    apr_uint64_t lost_after_queued;
     ytk_slot slots[YTK_SLOTS];
 } ytk_shm_data;
 
@@ -303,6 +304,13 @@ void ytk_status_failed(ytk_fail_class c)
     }
 }
 
+void ytk_status_lost_after_queued(void)
+{
+    if (ytk_shm) {
+        YTK_ADD(ytk_shm->lost_after_queued, 1);
+    }
+}
+
 void ytk_status_gauges(long qdepth_delta, int producers_delta,
                        int down_delta)
 {
@@ -320,6 +328,7 @@ typedef struct {
     apr_uint64_t requests[YTK_NSTATUS + 1], requests_total;
     apr_uint64_t accepted, rejected[YTK_URL_RC_N], rejected_total;
     apr_uint64_t produced, delivered, failed[YTK_FAIL__COUNT], failed_total;
+    apr_uint64_t lost_after_queued;
     apr_int64_t qdepth;
     int children, producers, down;
 } ytk_snapshot;
@@ -340,6 +349,7 @@ static void snapshot(ytk_snapshot *sn)
     }
     sn->produced = YTK_GET(ytk_shm->produced);
     sn->delivered = YTK_GET(ytk_shm->delivered);
+    sn->lost_after_queued = YTK_GET(ytk_shm->lost_after_queued);
     for (i = 1; i < YTK_FAIL__COUNT; ++i) {
         sn->failed[i] = YTK_GET(ytk_shm->failed[i]);
         sn->failed_total += sn->failed[i];
@@ -391,8 +401,11 @@ static void emit_json(request_rec *r, const ytk_snapshot *sn)
     }
     ap_rprintf(r, "}},\"messages\":{\"produced\":%" APR_UINT64_T_FMT
                ",\"delivered\":%" APR_UINT64_T_FMT
-               ",\"failed\":%" APR_UINT64_T_FMT ",\"failed_by_reason\":{",
-               sn->produced, sn->delivered, sn->failed_total);
+               ",\"failed\":%" APR_UINT64_T_FMT
+               ",\"lost_after_queued\":%" APR_UINT64_T_FMT
+               ",\"failed_by_reason\":{",
+               sn->produced, sn->delivered, sn->failed_total,
+               sn->lost_after_queued);
     for (i = 1, first = 1; i < YTK_FAIL__COUNT; ++i, first = 0) {
         ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, first ? "" : ",",
                    ytk_fail_code((ytk_fail_class)i), sn->failed[i]);
@@ -436,6 +449,11 @@ static void emit_prometheus(request_rec *r, const ytk_snapshot *sn)
                "# TYPE ytkafka_messages_delivered_total counter\n"
                "ytkafka_messages_delivered_total %" APR_UINT64_T_FMT "\n",
                sn->produced, sn->delivered);
+    ap_rprintf(r, "# HELP ytkafka_messages_lost_after_queued_total Messages "
+               "answered 202 (queued) that were then not delivered.\n"
+               "# TYPE ytkafka_messages_lost_after_queued_total counter\n"
+               "ytkafka_messages_lost_after_queued_total %" APR_UINT64_T_FMT
+               "\n", sn->lost_after_queued);
     ap_rputs("# HELP ytkafka_messages_failed_total Messages that failed, by "
              "reason.\n# TYPE ytkafka_messages_failed_total counter\n", r);
     for (i = 1; i < YTK_FAIL__COUNT; ++i) {

@@ -16,7 +16,7 @@
 
 #include <httpd.h>
 #include <ap_mpm.h>
-#include "ytk_producer.h"
+#include "ytk_errors.h"
 
 /** post_config: create or find the shared segment. */
 int ytk_status_post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -50,6 +50,9 @@ void ytk_status_delivered(void);
 
 /** Count one message that failed, by class. */
 void ytk_status_failed(ytk_fail_class c);
+
+/** Count one message answered 202 (queued) whose delivery then failed. */
+void ytk_status_lost_after_queued(void);
 
 /**
  * Change this child's gauges by a delta: messages in librdkafka's queue,

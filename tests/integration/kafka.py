@@ -58,6 +58,11 @@ class Kafka:
                  "--partitions", str(partitions), "--replication-factor", "1")
         return name
 
+    def topics(self):
+        """The names of the broker's topics."""
+        r = self._sh("topics", "--bootstrap-server", self.bootstrap, "--list")
+        return set(r.stdout.split())
+
     def new_topic(self, prefix="t", partitions=1):
         """Create a topic with a unique name and return the name."""
         return self.create_topic("%s-%s" % (prefix, uuid.uuid4().hex[:10]),

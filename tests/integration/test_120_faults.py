@@ -146,9 +146,37 @@ def test_stop_with_broker_down_is_bounded(httpd_factory, kafka_factory):
     h = _start(httpd_factory, k, topic, extra="YtKafkaProperty linger.ms 3000")
     r = h.post_json("/queued", {"links": URL})
     assert r.status == 202, r
+    rid = r.headers["x-request-id"]
+    h.expect_log(r"YTK00500: request %s: .*\(purged\)" % rid)
     k.kill()
     t0 = time.monotonic()
     assert h.stop(bound=15)
     assert time.monotonic() - t0 < 8
     assert h.wait_log(r"YTK00212: 1 message\(s\) to .* not delivered within "
                       r"YtKafkaFlushTimeout \(1000 ms\), purging them", bound=1)
+    # The purged 202 is told as such, with its request id.
+    assert h.wait_log(r"YTK00500: request %s: message answered 202 \(queued\) "
+                      r"was not delivered to %s: .*\(purged\)" % (rid, topic),
+                      bound=1)
+
+
+def test_queued_then_lost_is_a_warning_and_counted(httpd_factory, kafka_factory):
+    """A 202 that librdkafka later fails to deliver is told to the operator:
+    a warning with the request id and the reason, and a status counter."""
+    k = kafka_factory()
+    topic = k.new_topic("lost")
+    h = _start(httpd_factory, k, topic,
+               extra="YtKafkaProperty linger.ms 1500\n"
+                     "YtKafkaProperty message.timeout.ms 4000")
+    r = h.post_json("/queued", {"links": URL})
+    assert r.status == 202, r
+    rid = r.headers["x-request-id"]
+    h.expect_log(r"YTK00500: ")
+    k.kill()
+    assert h.wait_log(r"YTK00500: request %s: message answered 202 \(queued\) "
+                      r"was not delivered to %s: .*\((timed_out|brokers_down)\)"
+                      % (rid, topic), bound=30)
+    st = h.get("/status").json()
+    assert st["messages"]["lost_after_queued"] == 1
+    prom = h.get("/status?format=prometheus").body.decode()
+    assert "\nytkafka_messages_lost_after_queued_total 1\n" in prom
