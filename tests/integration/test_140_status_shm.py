@@ -146,8 +146,12 @@ def test_default_flush_timeout_logs_left_on_stop(httpd_factory, kafka_factory):
     assert h.post_json("/queued", {"links": URL}).status == 202
     k.kill()
     assert h.stop(bound=30)
+    # the purged record was answered 202: it is reported as lost (YTK00500)
+    h.expect_log(r"YTK00500: request \S+: message answered 202")
     assert h.wait_log(r"YTK00212: 1 message\(s\) to .* not delivered within "
                       r"YtKafkaFlushTimeout \(5000 ms\), purging them", bound=5)
+    assert h.wait_log(r"YTK00500: request \S+: message answered 202 \(queued\) was "
+                      r"not delivered", bound=5)
     # httpd nudges the child with SIGTERM (AH00045) while it flushes, but
     # did not have to SIGKILL it (AH00046) before the line was written.
     assert not h.wait_log(r"AH00046", bound=0.1)
