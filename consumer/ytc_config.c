@@ -53,7 +53,6 @@ static const struct option long_opts[] = {
     { "http-timeout",     required_argument, NULL, OPT_HTTP_TIMEOUT },
     { "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
     { "no-fetch",         no_argument,       NULL, OPT_NO_FETCH },
-    { "dry-run",          no_argument,       NULL, OPT_NO_FETCH },
     { "parse-watch",      required_argument, NULL, OPT_PARSE_WATCH },
     { "parse-oembed",     required_argument, NULL, OPT_PARSE_OEMBED },
     { "video-id",         required_argument, NULL, OPT_VIDEO_ID },
@@ -89,7 +88,7 @@ static void usage(FILE *out)
 "                                0 = no cap [0] (YTK_MAX_RPS)\n"
 "Running:\n"
 "      --shutdown-timeout MS     grace for in-flight work on SIGTERM [10000]\n"
-"      --no-fetch, --dry-run     parse and commit only, fetch nothing\n"
+"      --no-fetch                parse and commit only, fetch nothing\n"
 "  -c, --count N                 exit after N messages are finished\n"
 "  -e, --exit-eof                exit when every partition is at its end\n"
 "  -v, --verbose                 more logging (stderr)\n"

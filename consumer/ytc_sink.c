@@ -256,6 +256,8 @@ int ytc_db_upsert(ytc_db *db, const ytc_row *row)
         ytc_log(YTC_LOG_WARN, YTC_LOGNO(00308) "database %s: upsert of %s "
                 "failed (%s); reconnecting", db->driver_name, row->video_id,
                 err ? err : "not connected");
+        /* the error text lives in the connection closed below */
+        err = err ? apr_pstrdup(p, err) : NULL;
         if (db->handle) {
             apr_dbd_close(db->driver, db->handle);
             db->handle = NULL;
@@ -271,6 +273,18 @@ int ytc_db_upsert(ytc_db *db, const ytc_row *row)
     }
     apr_pool_destroy(p);
     return rc;
+}
+
+int ytc_db_ping(ytc_db *db)
+{
+    if (!db) {
+        return 0;
+    }
+    if (!db->handle) {
+        return -1;
+    }
+    return apr_dbd_check_conn(db->driver, db->pool, db->handle) == APR_SUCCESS
+           ? 0 : -1;
 }
 
 void ytc_db_close(ytc_db *db)

@@ -44,6 +44,9 @@ int ytc_db_open(ytc_db **db, const char *dsn, apr_pool_t *p);
 /** Upsert @a row; reconnects once if the connection was lost. 0 or -1. */
 int ytc_db_upsert(ytc_db *db, const ytc_row *row);
 
+/** Is the connection alive (no database counts as alive)? 0 or -1. */
+int ytc_db_ping(ytc_db *db);
+
 /** Close the connection. Safe with NULL. */
 void ytc_db_close(ytc_db *db);
 

@@ -111,6 +111,20 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+int ytk_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, k;
+
+    while (i < len) {
+        if ((k = utf8_len(u + i, len - i)) == 0) {
+            return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
 /*
  * JSON must be UTF-8. Bytes of a submitted URL that are not UTF-8 are
  * percent-encoded, which is how they travel in a URL anyway.

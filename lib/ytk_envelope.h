@@ -46,6 +46,13 @@ size_t ytk_json_escaped_len(const char *s, size_t len);
 size_t ytk_json_escape(char *dst, const char *s, size_t len);
 
 /**
+ * Is @a s[0..len) well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF)? The one validator of the project.
+ * @return 1 or 0
+ */
+int ytk_utf8_valid(const char *s, size_t len);
+
+/**
  * The length of @a s[0..len) once every byte that is not part of a
  * well-formed UTF-8 sequence (RFC 3629) is percent-encoded; @a len if
  * @a s is valid UTF-8.

@@ -21,6 +21,7 @@ answers it, with ``--processes N``).
 """
 import argparse
 import json
+import socket
 import os
 import signal
 import sys
@@ -74,6 +75,7 @@ class FakeYouTube:
             ph = _PLACEHOLDER.encode()
             self._template = (ytfixtures.watch_page(v, "ok", size).split(ph),
                               ytfixtures.oembed(v).split(ph))
+        self.outage = None  # "503": every video answers 503 (see refuse())
         self.httpd = _Server(("127.0.0.1", port), self._handler())
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
@@ -89,6 +91,19 @@ class FakeYouTube:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+    def refuse(self):
+        """Close the listening socket: connections are refused until
+        restore() listens again on the same port; kept-alive connections are
+        dropped without an answer at their next request."""
+        self.outage = "refuse"
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def restore(self):
+        self.outage = None
+        self.httpd = _Server(("127.0.0.1", self.port), self._handler())
+        return self.start()
 
     def set(self, vid, mode="ok", fail=0, retry_after=1, latency=None, **facts):
         """Decide what `vid` answers; facts override the generated video."""
@@ -202,6 +217,10 @@ class FakeYouTube:
                 self.do_GET()
 
             def do_GET(self):
+                if fake.outage == "refuse":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 url = urlsplit(self.path)
                 q = parse_qs(url.query)
                 rec = {"method": self.command, "path": self.path,
@@ -230,6 +249,8 @@ class FakeYouTube:
                     return self._send(404, b"Not Found", "text/plain")
                 if len(vid) != 11:
                     return self._send(400, b"Bad Request", "text/plain")
+                if fake.outage == "503":
+                    return self._send(503, b"Service Unavailable", "text/plain")
                 with fake.lock:
                     m = fake.modes.get(vid)
                     if m is None:

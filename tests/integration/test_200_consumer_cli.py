@@ -40,6 +40,8 @@ def test_version():
 
 @pytest.mark.parametrize("args, message", [
     (["--bogus"], "unrecognized option"),
+    # --dry-run was an alias of --no-fetch that committed offsets: removed
+    (["-b", "x", "--dry-run"], "unrecognized option"),
     (["-b", "x", "--concurrency", "0"], "--concurrency"),
     (["-b", "x", "--max-attempts", "many"], "--max-attempts"),
     (["-b", "x", "--db", "mysql:x"], "--db"),

@@ -294,9 +294,25 @@ static void test_format_time(void **state)
     assert_int_equal(buf[0], 'x');
 }
 
+static void test_utf8_valid_strict(void **state)
+{
+    (void)state;
+    assert_int_equal(ytk_utf8_valid("", 0), 1);
+    assert_int_equal(ytk_utf8_valid("abc", 3), 1);
+    assert_int_equal(ytk_utf8_valid("\xc3\xa9", 2), 1);             /* é */
+    assert_int_equal(ytk_utf8_valid("\xf0\x9f\x98\x80", 4), 1);     /* emoji */
+    assert_int_equal(ytk_utf8_valid("\xc0\xaf", 2), 0);             /* overlong / */
+    assert_int_equal(ytk_utf8_valid("\xe0\x80\xaf", 3), 0);         /* overlong */
+    assert_int_equal(ytk_utf8_valid("\xed\xa0\x80", 3), 0);         /* surrogate */
+    assert_int_equal(ytk_utf8_valid("\xf4\x90\x80\x80", 4), 0);     /* > U+10FFFF */
+    assert_int_equal(ytk_utf8_valid("\xc3", 1), 0);                 /* truncated */
+    assert_int_equal(ytk_utf8_valid("\xff", 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_valid_strict),
         cmocka_unit_test(test_build_exact),
         cmocka_unit_test(test_build_escapes),
         cmocka_unit_test(test_build_utf8),

@@ -1,0 +1,79 @@
+/**
+ * @file ytc_breaker.h
+ * @brief Failure classifier and outage breaker of the consumer (pure: no
+ *        Kafka, no network, no clock of its own; unit-tested).
+ *
+ * A dependency every message needs (YouTube, the database, the results and
+ * DLQ topics) is "out" when recent failures span different videos with no
+ * success in between. While it is out the loop takes no new messages, holds
+ * the work it has without spending attempts, and sends one probe at a time
+ * with a capped exponential delay; the first success closes the breaker.
+ */
+#ifndef YTC_BREAKER_H
+#define YTC_BREAKER_H
+
+#include <stdint.h>
+
+#include "ytc_meta.h"
+
+/** Distinct keys remembered per failure streak. */
+#define YTC_BREAKER_KEYS 4
+
+/** One dependency's breaker. Zero it with ytc_breaker_init(). */
+typedef struct {
+    const char *name;       /**< for logs: "youtube", "database", ... */
+    int open;               /**< 1 while the dependency is out */
+    int streak;             /**< failures since the last success */
+    int nkeys;              /**< distinct keys in the streak (capped) */
+    char keys[YTC_BREAKER_KEYS][16];
+    int threshold;          /**< failures that open it ... */
+    int min_keys;           /**< ... spanning at least this many keys */
+    long min_ms, max_ms;    /**< probe delay: first, cap */
+    long probe_ms;          /**< current probe delay */
+    int64_t probe_due;      /**< usec: when the next probe may go */
+    int probing;            /**< a probe is in flight */
+} ytc_breaker;
+
+/**
+ * @param threshold failures without a success that open the breaker
+ * @param min_keys  distinct keys (videos) they must span (1 = any)
+ */
+void ytc_breaker_init(ytc_breaker *b, const char *name, int threshold,
+                      int min_keys, long min_ms, long max_ms);
+
+/**
+ * Record a failure of @a key (may be NULL) at @a now (usec).
+ * @return 1 if this failure opened the breaker, 0 otherwise
+ */
+int ytc_breaker_failure(ytc_breaker *b, const char *key, int64_t now);
+
+/**
+ * Record a success.
+ * @return 1 if this success closed an open breaker, 0 otherwise
+ */
+int ytc_breaker_success(ytc_breaker *b);
+
+/** Open, no probe in flight and the probe delay passed. */
+int ytc_breaker_probe_ready(const ytc_breaker *b, int64_t now);
+
+/** Milliseconds until a probe may go (0 if now), -1 if closed. */
+long ytc_breaker_wait_ms(const ytc_breaker *b, int64_t now);
+
+/**
+ * Is this failed attempt a sign of a YouTube/network outage rather than of
+ * the video? True for a transient outcome where a transfer did not complete
+ * (status 0: refused, DNS, timeout) or YouTube answered 5xx or 429.
+ */
+int ytc_failure_is_infra(ytc_outcome out, const ytc_http_answer *watch,
+                         const ytc_http_answer *oembed);
+
+/**
+ * Delay before retry number @a attempts (1 = after the first failure):
+ * equal-jitter exponential from @a base_ms capped at @a cap_ms, or
+ * @a retry_after seconds (if >= 0) clamped to [0, @a cap_ms]. @a rnd is
+ * any random value. Never negative, never overflows.
+ */
+long ytc_backoff_delay_ms(long base_ms, long cap_ms, int attempts,
+                          long retry_after, unsigned int rnd);
+
+#endif /* YTC_BREAKER_H */

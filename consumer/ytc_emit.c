@@ -1,0 +1,228 @@
+/*
+ * The final word on a video or a message: stdout line, database row,
+ * results record, dead letter.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <apr_base64.h>
+
+#include "config.h"
+#include "ytk_envelope.h"
+#include "ytc_log.h"
+#include "ytc_loop_int.h"
+
+void ytc_now_string(char buf[32])
+{
+    ytk_format_time((int64_t)apr_time_now(), buf, 32);
+}
+
+void ytc_dead_letter(ytc_loop *L, ytc_msg *m, const char *code,
+                     const char *reason, const char *video_id,
+                     int attempts)
+{
+    ytc_dead_letter_links(L, m, code, reason, video_id, attempts, NULL);
+}
+
+void ytc_dead_letter_links(ytc_loop *L, ytc_msg *m, const char *code,
+                           const char *reason, const char *video_id,
+                           int attempts, json_object *rejected)
+{
+    json_object *o = json_object_new_object(), *err, *orig;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    char when[32], num[32], topic[512];
+    const char *s;
+    size_t len;
+
+    if (L->cfg->dlq_topic) {
+        snprintf(topic, sizeof(topic), "%s", L->cfg->dlq_topic);
+    }
+    else {
+        snprintf(topic, sizeof(topic), "%s.dlq", m->part->topic);
+    }
+    ytc_now_string(when);
+    err = json_object_new_object();
+    json_object_object_add(err, "code", json_object_new_string(code));
+    json_object_object_add(err, "message", json_object_new_string(reason));
+    json_object_object_add(o, "error", err);
+    if (rejected) {
+        /* every link of the value that was refused, with its reason */
+        json_object_object_add(o, "rejected", json_object_get(rejected));
+    }
+    if (video_id) {
+        json_object_object_add(o, "video_id",
+                               json_object_new_string(video_id));
+        json_object_object_add(o, "attempts", json_object_new_int(attempts));
+    }
+    orig = json_object_new_object();
+    json_object_object_add(orig, "topic",
+                           json_object_new_string(m->part->topic));
+    json_object_object_add(orig, "partition",
+                           json_object_new_int(m->part->partition));
+    json_object_object_add(orig, "offset", json_object_new_int64(m->offset));
+    if (m->key && ytk_utf8_valid(m->key, m->key_len)) {
+        json_object_object_add(orig, "key", json_object_new_string_len(
+                                   m->key, (int)m->key_len));
+    }
+    if (!m->value) {
+        json_object_object_add(orig, "value", NULL);
+    }
+    else if (ytk_utf8_valid(m->value, m->value_len)) {
+        json_object_object_add(orig, "value", json_object_new_string_len(
+                                   m->value, (int)m->value_len));
+    }
+    else {
+        char *b64;
+        apr_pool_t *tp;
+        apr_pool_create(&tp, L->pool);
+        b64 = apr_palloc(tp, (apr_size_t)apr_base64_encode_len(
+                                 (int)m->value_len));
+        apr_base64_encode(b64, m->value, (int)m->value_len);
+        json_object_object_add(orig, "value_base64",
+                               json_object_new_string(b64));
+        apr_pool_destroy(tp);
+    }
+    json_object_object_add(o, "original", orig);
+    json_object_object_add(o, "failed_at", json_object_new_string(when));
+    json_object_object_add(o, "consumer",
+                           json_object_new_string("ytkafka-consumer/"
+                                                  PACKAGE_VERSION));
+    s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    rd_kafka_header_add(h, "ytk-dlq-code", -1, code, -1);
+    rd_kafka_header_add(h, "ytk-dlq-reason", -1, reason, -1);
+    rd_kafka_header_add(h, "ytk-original-topic", -1, m->part->topic, -1);
+    snprintf(num, sizeof(num), "%" PRId32, m->part->partition);
+    rd_kafka_header_add(h, "ytk-original-partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%" PRId64, m->offset);
+    rd_kafka_header_add(h, "ytk-original-offset", -1, num, -1);
+    rd_kafka_header_add(h, "content-type", -1, "application/json", -1);
+
+    ytc_log(YTC_LOG_WARN, YTC_LOGNO(00415) "dead letter %s [%" PRId32 "] @%"
+            PRId64 "%s%s -> %s: %s: %s", m->part->topic, m->part->partition,
+            m->offset, video_id ? " video " : "", video_id ? video_id : "",
+            topic, code, reason);
+    ytc_produce(L, m, topic, m->key, m->key_len, s, len, h);
+    json_object_put(o);
+}
+
+static void add_source(json_object *o, const ytc_msg *m)
+{
+    json_object *src = json_object_new_object();
+
+    json_object_object_add(src, "topic",
+                           json_object_new_string(m->part->topic));
+    json_object_object_add(src, "partition",
+                           json_object_new_int(m->part->partition));
+    json_object_object_add(src, "offset", json_object_new_int64(m->offset));
+    json_object_object_add(o, "source", src);
+}
+
+static int64_t get_int64(json_object *o, const char *key)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(o, key, &v) && v
+        && json_object_is_type(v, json_type_int)) {
+        return json_object_get_int64(v);
+    }
+    return -1;
+}
+
+static const char *get_str(json_object *o, const char *key)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(o, key, &v) && v
+        && json_object_is_type(v, json_type_string)) {
+        return json_object_get_string(v);
+    }
+    return NULL;
+}
+
+/* the final word on a video: stdout, database, results topic, or DLQ */
+int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
+                  json_object *result, const char *reason)
+{
+    ytc_msg *m = j->msg;
+    char when[32], canon[64];
+    const char *text;
+    size_t len;
+    ytc_row row;
+    int db_failed;
+
+    ytc_now_string(when);
+    ytk_canonical_url(j->video_id, canon, sizeof(canon));
+    if (!result) {
+        result = json_object_new_object();
+        json_object_object_add(result, "video_id",
+                               json_object_new_string(j->video_id));
+        json_object_object_add(result, "status",
+                               json_object_new_string("error"));
+    }
+    json_object_object_add(result, "url", json_object_new_string(canon));
+    if (reason && reason[0]) {
+        json_object_object_add(result, out == YTC_OUT_UNAVAILABLE
+                               ? "reason" : "error",
+                               json_object_new_string(reason));
+    }
+    json_object_object_add(result, "attempts",
+                           json_object_new_int(j->attempts));
+    json_object_object_add(result, "fetched_at",
+                           json_object_new_string(when));
+    add_source(result, m);
+    text = json_object_to_json_string_length(
+        result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+
+    memset(&row, 0, sizeof(row));
+    row.video_id = j->video_id;
+    row.status = get_str(result, "status");
+    row.title = get_str(result, "title");
+    row.author_name = get_str(result, "author_name");
+    row.channel_id = get_str(result, "channel_id");
+    row.duration_seconds = get_int64(result, "duration_seconds");
+    row.view_count = get_int64(result, "view_count");
+    row.publish_date = get_str(result, "publish_date");
+    row.metadata_json = text;
+    row.attempts = j->attempts;
+    row.last_error = (out == YTC_OUT_OK) ? NULL : reason;
+    row.now = when;
+    db_failed = !j->db_skip && ytc_db_upsert(L->db, &row) != 0;
+    if (db_failed) {
+        /* the database is out (or refuses this row): keep the result, the
+         * message stays unfinished; nothing else is written yet */
+        if (reason != j->last_error) {
+            snprintf(j->last_error, sizeof(j->last_error), "%s",
+                     reason ? reason : "");
+        }
+        j->result = result;
+        j->out = out;
+        return 1;
+    }
+    if (ytc_stdout_write(text, len) != 0) {
+        ytc_log(YTC_LOG_ERR, YTC_LOGNO(00416) "stdout: %s", strerror(errno));
+    }
+
+    if (L->cfg->results_topic) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        rd_kafka_header_add(h, "content-type", -1, "application/json", -1);
+        ytc_produce(L, m, L->cfg->results_topic, j->video_id,
+                strlen(j->video_id), text, len, h);
+    }
+    if (out == YTC_OUT_ERROR || out == YTC_OUT_TRANSIENT) {
+        ytc_dead_letter(L, m, out == YTC_OUT_TRANSIENT ? "retries_exhausted"
+                    : "extraction_failed", reason, j->video_id, j->attempts);
+    }
+    else if (j->db_skip) {
+        ytc_dead_letter(L, m, "database", "the database refuses the row",
+                    j->video_id, j->attempts);
+    }
+    ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00417) "video %s: %s after %d "
+            "attempt(s)%s%s", j->video_id, ytc_outcome_name(out), j->attempts,
+            reason && reason[0] ? ": " : "", reason ? reason : "");
+    json_object_put(result);
+    return 0;
+}

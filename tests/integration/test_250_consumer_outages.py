@@ -1,0 +1,142 @@
+"""ytkafka-consumer when something every message needs is out: no attempt
+spent, no DLQ record, no error row, intake paused, resumes by itself.
+(The failure model: docs/ARCHITECTURE.md, the consumer section.)"""
+import json
+import re
+import time
+
+from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
+                         fake_yt, sqlite_rows, wait_for)
+import ytfixtures
+
+# the old retry window: 5 attempts at --backoff-ms 100 took under 2 s, and
+# at the default 500 ms about 5 s; the outage lasts well past both
+OUTAGE_S = 14
+
+
+def ids(prefix, n):
+    return [ytfixtures.video_id(i, prefix) for i in range(n)]
+
+
+def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
+    topic = kafka.new_topic("out" + kind)
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    db = str(tmp_path / "v.db")
+    before = ids("pre" + kind, 3)
+    during = ids("out" + kind, 20)
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db))
+    kafka.produce(topic, ["https://youtu.be/%s" % x for x in before])
+    c.wait_results(3)
+
+    if kind == "503":
+        fake_yt.outage = "503"
+    else:
+        fake_yt.refuse()
+    start = time.monotonic()
+    for i in range(0, len(during), 5):
+        kafka.produce(topic, ["https://youtu.be/%s" % x for x in during[i:i + 5]])
+        time.sleep(1)
+    c.wait_log(r"YTC00500: outage: youtube unreachable", timeout=30)
+    # while out: nothing new is finished, nothing dead-lettered
+    while time.monotonic() - start < OUTAGE_S:
+        time.sleep(0.5)
+    assert len(c.results()) == 3
+    assert kafka.count(dlq) == 0
+    if kind == "503":
+        fake_yt.outage = None
+    else:
+        fake_yt.restore()
+
+    lines = c.wait_results(23, timeout=90)
+    got = {x["video_id"]: x for x in lines}
+    assert sorted(got) == sorted(before + during)
+    assert all(got[v]["status"] == "ok" for v in during), \
+        [got[v] for v in during if got[v]["status"] != "ok"]
+    rows = {r["video_id"]: r for r in wait_for(
+        lambda: len(sqlite_rows(db)) == 23 and sqlite_rows(db), 30)}
+    assert all(rows[v]["status"] == "ok" for v in during)
+    # no attempt spent on the outage: each video's one attempt is the one
+    # that succeeded
+    assert [rows[v]["attempts"] for v in during] == [1] * len(during)
+    assert [got[v]["attempts"] for v in during] == [1] * len(during)
+    c.wait_log(r"YTC00501: outage over: youtube", timeout=30)
+    err = c.stderr()
+    assert len(re.findall(r"YTC00500:", err)) == 1
+    assert len(re.findall(r"YTC00501:", err)) == 1
+    assert "retries_exhausted" not in err
+    assert kafka.count(dlq) == 0
+    assert c.stop() == 0
+    assert committed(kafka, "g-" + topic, topic) == {0: 23}
+    assert kafka.count(dlq) == 0
+
+
+def test_youtube_503_for_everyone_is_an_outage(kafka, fake_yt, consumer_factory,
+                                               tmp_path):
+    _outage(kafka, fake_yt, consumer_factory, tmp_path, "503")
+
+
+def test_youtube_refusing_connections_is_an_outage(kafka, fake_yt, consumer_factory,
+                                                   tmp_path):
+    _outage(kafka, fake_yt, consumer_factory, tmp_path, "refused")
+
+
+def test_one_dlq_record_per_message_lists_every_rejected_link(kafka, fake_yt,
+                                                              consumer_factory, tmp_path):
+    topic = kafka.new_topic("multi")
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    good = ids("multi", 1)[0]
+    bad = ["https://evil.example/watch?v=dQw4w9WgXcQ",
+           "https://youtu.be.evil.example/dQw4w9WgXcQ",
+           "https://www.youtube.com/watch?v=short",
+           "https://wwwyoutube.com/watch?v=dQw4w9WgXcQ",
+           "https://www.youtube.com:1/watch?v=dQw4w9WgXcQ"]
+    value = '{"links": %s}' % json.dumps(bad[:2] + ["https://youtu.be/" + good] + bad[2:])
+    kafka.produce(topic, [value])
+    db = str(tmp_path / "v.db")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db))
+    lines = c.wait_results(1)
+    assert [x["video_id"] for x in lines] == [good] and lines[0]["status"] == "ok"
+    wait_for(lambda: committed(kafka, "g-" + topic, topic) == {0: 1}, 30,
+             what="offset committed")
+    assert kafka.count(dlq) == 1
+    rec = json.loads(kafka.consume(dlq, 1)[0]["value"])
+    assert [r["link"] for r in rec["rejected"]] == bad
+    assert all(r["code"] and r["message"] for r in rec["rejected"])
+    assert rec["original"]["value"] == value
+    assert rec["error"]["message"].startswith("5 link(s) rejected")
+    assert c.stop() == 0
+
+
+def test_redrive_from_the_dlq_topic(kafka, fake_yt, consumer_factory, tmp_path):
+    topic = kafka.new_topic("redrive")
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    kafka.create_topic(dlq + ".dlq")
+    bad = ids("redrive", 1)[0]
+    fake_yt.set(bad, "500")
+    value = "https://youtu.be/%s" % bad
+    kafka.produce(topic, [value], keys=[bad])
+    db = str(tmp_path / "v.db")
+    c1 = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
+                                        extra=["--max-attempts", "2"]), name="first")
+    lines = c1.wait_results(1)
+    assert lines[0]["status"] == "error"
+    wait_for(lambda: kafka.count(dlq) == 1, 30, what="the DLQ record")
+    assert c1.stop() == 0
+    assert sqlite_rows(db)[0]["status"] == "error"
+
+    # YouTube serves it again: a consumer pointed at the DLQ topic re-drives
+    fake_yt.set(bad, "ok")
+    c2 = consumer_factory(["-b", kafka.bootstrap, "-t", dlq, "-G", "redrive-" + topic,
+                           "--db", "sqlite3:" + db, "--youtube-url", fake_yt.url,
+                           "--backoff-ms", "100"], name="redrive")
+    lines = c2.wait_results(1)
+    assert [x["video_id"] for x in lines] == [bad]
+    assert lines[0]["status"] == "ok"
+    rows = wait_for(lambda: sqlite_rows(db)[0]["status"] == "ok" and sqlite_rows(db), 30)
+    assert rows[0]["video_id"] == bad
+    assert c2.stop() == 0
+    assert committed(kafka, "redrive-" + topic, dlq) == {0: 1}
+    assert kafka.count(dlq + ".dlq") == 0

@@ -1,0 +1,60 @@
+"""ytkafka-consumer while PostgreSQL is stopped under load: results wait,
+intake pauses, nothing is dead-lettered, every video gets its row once the
+database is back, each exactly once."""
+import os
+import re
+import time
+
+from ytc_helpers import (PG_BIN, consumer_args, consumer_factory, committed,  # noqa: F401
+                         fake_yt, pg_rows, postgres, wait_for)
+import ytfixtures
+
+DOWN_S = 30
+
+
+def _pg_start(pg):
+    r = pg._run(os.path.join(PG_BIN, "pg_ctl"), "-D", pg.data, "-w", "-t", "60",
+                "-l", os.path.join(pg.root, "postgres.log"), "-o",
+                "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c full_page_writes=off" % (pg.port, pg.root), "start")
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+def test_postgresql_stopped_under_load(kafka, fake_yt, postgres, consumer_factory):
+    topic = kafka.new_topic("pgdown")
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    v = [ytfixtures.video_id(i, "pgdown") for i in range(40)]
+    dsn = postgres.new_db("pgdown_" + topic[-10:].replace("-", "_"))
+    name = dsn.rsplit("=", 1)[1]
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, dsn))
+    # the database's own errors while it is down are expected
+    c.expect(r"YTC003\d\d")
+    kafka.produce(topic, ["https://youtu.be/%s" % x for x in v[:10]])
+    c.wait_results(10)
+    postgres.stop()
+    try:
+        stopped = time.monotonic()
+        for i in range(10, 40, 10):
+            kafka.produce(topic, ["https://youtu.be/%s" % x for x in v[i:i + 10]])
+            time.sleep(1)
+        c.wait_log(r"YTC00507: outage: database", timeout=30)
+        while time.monotonic() - stopped < DOWN_S:
+            time.sleep(0.5)
+        # nothing finished and nothing dead-lettered while it is down
+        assert len(c.results()) == 10
+        assert kafka.count(dlq) == 0
+    finally:
+        _pg_start(postgres)
+    lines = c.wait_results(40, timeout=120)
+    rows = wait_for(lambda: len(pg_rows(postgres, name)) == 40 and pg_rows(postgres, name),
+                    60, what="40 rows")
+    assert sorted(r["video_id"] for r in rows) == sorted(v)
+    assert all(r["status"] == "ok" for r in rows)
+    # each video once on stdout: nothing processed twice
+    assert sorted(x["video_id"] for x in lines) == sorted(v)
+    c.wait_log(r"YTC00508: outage over: database", timeout=30)
+    assert len(re.findall(r"YTC00507:", c.stderr())) == 1
+    assert c.stop() == 0
+    assert committed(kafka, "g-" + topic, topic) == {0: 40}
+    assert kafka.count(dlq) == 0

@@ -1,0 +1,152 @@
+/* Unit tests for consumer/ytc_breaker: the failure classifier, the outage
+ * breaker and the clamped backoff. */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ytc_breaker.h"
+
+#define SEC 1000000LL
+
+static void test_one_video_failing_does_not_open(void **state)
+{
+    ytc_breaker b;
+    int i;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", i * SEC), 0);
+    }
+    assert_false(b.open);
+    assert_int_equal(ytc_breaker_wait_ms(&b, 0), -1);
+}
+
+static void test_different_videos_open_once(void **state)
+{
+    ytc_breaker b;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", 0), 0);
+    assert_int_equal(ytc_breaker_failure(&b, "bbbbbbbbbbb", 0), 0);
+    assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", 0), 1);
+    assert_true(b.open);
+    /* further failures do not open it again: one log line */
+    assert_int_equal(ytc_breaker_failure(&b, "ccccccccccc", 0), 0);
+    assert_true(b.open);
+}
+
+static void test_success_resets_streak(void **state)
+{
+    ytc_breaker b;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    ytc_breaker_failure(&b, "aaaaaaaaaaa", 0);
+    ytc_breaker_failure(&b, "bbbbbbbbbbb", 0);
+    assert_int_equal(ytc_breaker_success(&b), 0);
+    assert_int_equal(ytc_breaker_failure(&b, "ccccccccccc", 0), 0);
+    assert_int_equal(ytc_breaker_failure(&b, "ddddddddddd", 0), 0);
+    assert_false(b.open);
+}
+
+static void test_probe_backoff_capped_and_closes(void **state)
+{
+    ytc_breaker b;
+    int64_t now = 0;
+    long expect[] = { 2000, 4000, 8000, 16000, 30000, 30000 };
+    int i;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 1, 1, 1000, 30000);
+    assert_int_equal(ytc_breaker_failure(&b, NULL, now), 1);
+    assert_false(ytc_breaker_probe_ready(&b, now));
+    assert_int_equal(ytc_breaker_wait_ms(&b, now), 1001);
+    assert_true(ytc_breaker_probe_ready(&b, now + SEC));
+    for (i = 0; i < 6; i++) {
+        now = b.probe_due;
+        assert_true(ytc_breaker_probe_ready(&b, now));
+        b.probing = 1;
+        assert_false(ytc_breaker_probe_ready(&b, now));
+        ytc_breaker_failure(&b, NULL, now);
+        assert_int_equal(b.probe_ms, expect[i]);
+        assert_true(b.probe_due == now + (int64_t)expect[i] * 1000);
+    }
+    assert_int_equal(ytc_breaker_success(&b), 1);
+    assert_false(b.open);
+    assert_int_equal(ytc_breaker_success(&b), 0);
+}
+
+static void test_classifier(void **state)
+{
+    ytc_http_answer ok, refused, s503, s429, s404;
+
+    (void)state;
+    memset(&ok, 0, sizeof(ok));
+    ok.status = 200;
+    refused = ok;
+    refused.status = 0;
+    s503 = ok;
+    s503.status = 503;
+    s429 = ok;
+    s429.status = 429;
+    s404 = ok;
+    s404.status = 404;
+    assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &refused, &refused));
+    assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &s503, &ok));
+    assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &ok, &s503));
+    assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &s429, &ok));
+    /* a transient answer of the video itself (bot check page): not infra */
+    assert_false(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &ok, &ok));
+    /* definitive answers never are */
+    assert_false(ytc_failure_is_infra(YTC_OUT_UNAVAILABLE, &s404, &s404));
+    assert_false(ytc_failure_is_infra(YTC_OUT_ERROR, &s503, &s503));
+    assert_false(ytc_failure_is_infra(YTC_OUT_OK, &ok, &ok));
+}
+
+static void test_backoff_clamped(void **state)
+{
+    unsigned int r;
+
+    (void)state;
+    for (r = 0; r < 1000; r += 37) {
+        long d;
+        /* huge Retry-After: clamped to the cap, no overflow */
+        d = ytc_backoff_delay_ms(500, 60000, 1, LONG_MAX, r);
+        assert_true(d >= 60000 && d < 60250);
+        d = ytc_backoff_delay_ms(500, 60000, 1, 9223372036854775807L, r);
+        assert_true(d >= 60000 && d < 60250);
+        d = ytc_backoff_delay_ms(500, 60000, 1, 2, r);
+        assert_true(d >= 2000 && d < 2250);
+        d = ytc_backoff_delay_ms(500, 60000, 1, 0, r);
+        assert_true(d >= 0 && d < 250);
+        /* exponential with equal jitter, capped */
+        d = ytc_backoff_delay_ms(500, 60000, 1, -1, r);
+        assert_true(d >= 250 && d <= 500);
+        d = ytc_backoff_delay_ms(500, 60000, 3, -1, r);
+        assert_true(d >= 1000 && d <= 2000);
+        d = ytc_backoff_delay_ms(500, 60000, INT_MAX, -1, r);
+        assert_true(d >= 30000 && d <= 60000);
+        d = ytc_backoff_delay_ms(LONG_MAX, LONG_MAX, 40, -1, r);
+        assert_true(d > 0);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_video_failing_does_not_open),
+        cmocka_unit_test(test_different_videos_open_once),
+        cmocka_unit_test(test_success_resets_streak),
+        cmocka_unit_test(test_probe_backoff_capped_and_closes),
+        cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_backoff_clamped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
