@@ -11,6 +11,7 @@
 #include "config.h"
 #include "ytc_config.h"
 #include "ytc_log.h"
+#include "ytc_metrics.h"
 
 enum {
     OPT_DB = 256,
@@ -26,7 +27,8 @@ enum {
     OPT_PARSE_WATCH,
     OPT_PARSE_OEMBED,
     OPT_VIDEO_ID,
-    OPT_MAX_RPS
+    OPT_MAX_RPS,
+    OPT_METRICS
 };
 
 static const char short_opts[] = "b:G:t:X:F:c:evqhV";
@@ -57,6 +59,7 @@ static const struct option long_opts[] = {
     { "parse-oembed",     required_argument, NULL, OPT_PARSE_OEMBED },
     { "video-id",         required_argument, NULL, OPT_VIDEO_ID },
     { "max-rps",          required_argument, NULL, OPT_MAX_RPS },
+    { "metrics",          required_argument, NULL, OPT_METRICS },
     { NULL, 0, NULL, 0 }
 };
 
@@ -88,6 +91,8 @@ static void usage(FILE *out)
 "                                0 = no cap [0] (YTK_MAX_RPS)\n"
 "Running:\n"
 "      --shutdown-timeout MS     grace for in-flight work on SIGTERM [10000]\n"
+"      --metrics ADDR:PORT       Prometheus /metrics here, e.g. 127.0.0.1:9464,\n"
+"                                [::1]:9464, :9464 [off]     (YTK_METRICS)\n"
 "      --no-fetch                parse and commit only, fetch nothing\n"
 "  -c, --count N                 exit after N messages are finished\n"
 "  -e, --exit-eof                exit when every partition is at its end\n"
@@ -363,6 +368,9 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
         case OPT_VIDEO_ID:
             cfg->video_id = optarg;
             break;
+        case OPT_METRICS:
+            cfg->metrics = optarg;
+            break;
         default:
             fputs("Try 'ytkafka-consumer --help'.\n", stderr);
             return 1;
@@ -417,6 +425,16 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
         || (!set_rps
             && !env_int("YTK_MAX_RPS", 0, 100000, &cfg->max_rps))) {
         return 1;
+    }
+
+    if (!cfg->metrics) {
+        cfg->metrics = env("YTK_METRICS");
+    }
+    if (cfg->metrics) {
+        char err[256];
+        if (ytc_metrics_check_listen(cfg->metrics, err, sizeof(err)) != 0) {
+            return bad_usage("--metrics: %s", err);
+        }
     }
 
     if (strlen(cfg->youtube_url) > 512) {

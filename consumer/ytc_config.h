@@ -41,6 +41,7 @@ typedef struct {
     const char *parse_watch;      /**< --parse-watch FILE (offline) */
     const char *parse_oembed;     /**< --parse-oembed FILE (offline) */
     const char *video_id;         /**< --video-id for the offline parse */
+    const char *metrics;          /**< --metrics ADDR:PORT, YTK_METRICS, or NULL */
 } ytc_config;
 
 /**

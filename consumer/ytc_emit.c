@@ -12,6 +12,7 @@
 #include "ytk_envelope.h"
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
+#include "ytc_metrics.h"
 
 void ytc_now_string(char buf[32])
 {
@@ -32,6 +33,8 @@ void ytc_dead_letter_links(ytc_loop *L, ytc_msg *m, const char *code,
     json_object *o = json_object_new_object(), *err, *orig;
     rd_kafka_headers_t *h = rd_kafka_headers_new(6);
     char when[32], num[32], topic[512];
+
+    ytc_metrics_add(YTC_M_DLQ, 1);
     const char *s;
     size_t len;
 
@@ -202,6 +205,7 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
         j->out = out;
         return 1;
     }
+    ytc_metrics_result(row.status);
     if (ytc_stdout_write(text, len) != 0) {
         ytc_log(YTC_LOG_ERR, YTC_LOGNO(00416) "stdout: %s", strerror(errno));
     }

@@ -12,6 +12,7 @@
 #include "ytk_links.h"
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
+#include "ytc_metrics.h"
 
 void ytc_set_paused(ytc_loop *L, int on)
 {
@@ -366,6 +367,7 @@ int ytc_intake(ytc_loop *L, int timeout_ms)
         }
         if (!rkm->err) {
             L->consumed++;
+            ytc_metrics_add(YTC_M_MESSAGES, 1);
         }
         ytc_handle_message(L, rkm);
         rd_kafka_message_destroy(rkm);

@@ -8,6 +8,7 @@
 
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
+#include "ytc_metrics.h"
 
 void ytc_job_free(ytc_loop *L, ytc_job *j)
 {
@@ -257,6 +258,7 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
             return;
         }
         d = backoff_ms(L, j, retry_after);
+        ytc_metrics_add(YTC_M_RETRIES, 1);
         ytc_log(YTC_LOG_INFO, YTC_LOGNO(00419) "video %s: attempt %d/%d "
                 "failed: %s; retry in %ld ms", j->video_id, j->attempts,
                 L->cfg->max_attempts, reason, d);
@@ -281,6 +283,7 @@ static void on_watch(void *baton, ytc_http_answer *a)
     ytc_job *j = baton;
 
     j->watch = *a;
+    ytc_metrics_fetch_done(a->status, apr_time_now() - j->started);
     if (--j->transfers == 0) {
         ytc_attempt_done(j->loop, j);
     }
@@ -291,6 +294,7 @@ static void on_oembed(void *baton, ytc_http_answer *a)
     ytc_job *j = baton;
 
     j->oembed = *a;
+    ytc_metrics_fetch_done(a->status, apr_time_now() - j->started);
     if (--j->transfers == 0) {
         ytc_attempt_done(j->loop, j);
     }
@@ -303,6 +307,7 @@ void ytc_job_start(ytc_loop *L, ytc_job *j)
 
     ytk_canonical_url(j->video_id, canon, sizeof(canon));
     enc = curl_easy_escape(NULL, canon, 0);
+    j->started = apr_time_now();
     L->running++;
     j->transfers = 2;
     memset(&j->watch, 0, sizeof(j->watch));

@@ -8,6 +8,7 @@
 
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
+#include "ytc_metrics.h"
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -369,6 +370,12 @@ rd_kafka_conf_t *ytc_make_conf(ytc_loop *L, int consumer)
             bad |= conf_set(conf, "enable.partition.eof", "true", "-e");
         }
         rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+        if (cfg->metrics) {
+            /* partition lag from librdkafka's statistics */
+            bad |= conf_set(conf, "statistics.interval.ms", "5000",
+                            "--metrics");
+            rd_kafka_conf_set_stats_cb(conf, ytc_metrics_stats_cb);
+        }
     }
     else {
         bad |= conf_set(conf, "enable.idempotence", "true", "default");

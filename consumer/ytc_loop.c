@@ -9,6 +9,7 @@
 
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
+#include "ytc_metrics.h"
 
 int ytc_loop_create(ytc_loop **out, const ytc_config *cfg, apr_pool_t *p)
 {
@@ -181,6 +182,19 @@ static void teardown(ytc_loop *L)
     close(L->wake[1]);
 }
 
+/* the loop's state for --metrics, once per turn (relaxed atomic stores) */
+static void publish_state(const ytc_loop *L)
+{
+    ytc_metrics_set(YTC_G_JOBS, L->jobs);
+    ytc_metrics_set(YTC_G_JOBS_FETCHING, L->running);
+    ytc_metrics_set(YTC_G_MESSAGES_HELD, L->msgs);
+    ytc_metrics_set(YTC_G_PARTITIONS_ASSIGNED, L->assigned);
+    ytc_metrics_set(YTC_G_PARTITIONS_PAUSED, L->paused ? L->assigned : 0);
+    ytc_metrics_set(YTC_G_OUTAGE_YOUTUBE, L->yt.open);
+    ytc_metrics_set(YTC_G_OUTAGE_DATABASE, L->dbb.open);
+    ytc_metrics_set(YTC_G_OUTAGE_KAFKA_OUTPUT, L->kp.open);
+}
+
 int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
 {
     const ytc_config *cfg = L->cfg;
@@ -260,6 +274,7 @@ int ytc_loop_run(ytc_loop *L, volatile sig_atomic_t *stop)
             rd_kafka_poll(L->producer, 0);
         }
         ytc_flush_offsets(L);
+        publish_state(L);
 
         if (cfg->count > 0 && L->finished >= cfg->count && L->msgs == 0
             && L->jobs == 0) {

@@ -71,6 +71,7 @@ struct ytc_job {
     int transfers;          /* HTTP requests of this attempt in flight */
     ytc_http_answer watch, oembed;
     apr_time_t due;
+    apr_time_t started;     /* when this attempt's requests left */
     ytc_job *next;          /* ready queue or backoff list */
     ytc_job *prev_all, *next_all;
     char last_error[600];

@@ -18,6 +18,7 @@
 #include "ytc_log.h"
 #include "ytc_loop.h"
 #include "ytc_meta.h"
+#include "ytc_metrics.h"
 #include "ytc_sink.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -164,6 +165,11 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
+    /* metrics: first, so that an address in use fails the start at once */
+    if (cfg.metrics && ytc_metrics_start(cfg.metrics) != 0) {
+        rc = 1;
+        goto leave;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ytc_log(YTC_LOG_ERR, YTC_LOGNO(00101) "cannot initialise libcurl");
         rc = 1;
@@ -178,6 +184,7 @@ int main(int argc, char **argv)
 leave_curl:
     curl_global_cleanup();
 leave:
+    ytc_metrics_stop();  /* metrics */
     apr_pool_destroy(pool);
     return rc;
 }

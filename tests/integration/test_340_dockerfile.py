@@ -135,7 +135,7 @@ def test_dev_test_deps_cover_the_image_deps():
                 "python3-venv", "systemd", "shellcheck"):
         assert pkg in array("test_pkgs"), pkg
     runtime = array("runtime_pkgs")
-    for pkg in ("apache2", "librdkafka1", "libjson-c5", "libcurl4",
+    for pkg in ("apache2", "librdkafka1", "libjson-c5", "libcurl4", "libmicrohttpd12",
                 "libaprutil1-dbd-sqlite3", "libaprutil1-dbd-pgsql",
                 "ca-certificates"):
         assert pkg in runtime, pkg
