@@ -4,8 +4,8 @@
  * its own file: ytk_config and ytk_event_conf (directives), ytk_producer
  * (the per-child Kafka producer), ytk_waiter (a request's wait for its
  * delivery reports), ytk_errors (the error mapper), ytk_body, ytk_answer
- * and ytk_reqid (what the handlers share), ytk_send, ytk_produce and
- * ytk_status (the handlers). */
+ * and ytk_reqid (what the handlers share), ytk_send, ytk_produce,
+ * ytk_status and ytk_results (the handlers). */
 #define YTK_MODULE_MAIN
 #include <httpd.h>
 #include <http_config.h>
@@ -17,6 +17,7 @@
 #include "ytk_producer.h"
 #include "ytk_send.h"
 #include "ytk_status.h"
+#include "ytk_results.h"
 
 static void ytk_child_init(apr_pool_t *pchild, server_rec *s)
 {
@@ -29,13 +30,18 @@ static void ytk_child_init(apr_pool_t *pchild, server_rec *s)
 static void ytk_register_hooks(apr_pool_t *p)
 {
     ap_hook_check_config(ytk_config_check, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(ytk_results_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
     ap_hook_post_config(ytk_status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Before mod_dbd's post_config, which collects prepared statements. */
+    ap_hook_post_config(ytk_results_post_config, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_child_init(ytk_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(ytk_status_child_exited, NULL, NULL,
                          APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_send_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_produce_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(ytk_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ytk_results_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(ytkafka) = {

@@ -13,6 +13,7 @@
 #include "ytk_private.h"
 #include "ytk_config.h"
 #include "ytk_event_conf.h"
+#include "ytk_results.h"
 
 /* The producer defaults (docs/ARCHITECTURE.md 7.6); YtKafkaProperty
  * overrides any of them. */
@@ -43,6 +44,8 @@ void *ytk_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
 
     YTK_MERGE(n, base, add, brokers, NULL);
     YTK_MERGE(n, base, add, flush_timeout, -1);
+    YTK_MERGE(n, base, add, results_table, NULL);
+    YTK_MERGE(n, base, add, results_max_limit, 0);
     n->props = apr_array_append(p, base->props, add->props);
     n->own_producer = add->brokers || add->props->nelts
                       || add->flush_timeout != -1;
@@ -306,6 +309,10 @@ const command_rec ytk_cmds[] = {
     AP_INIT_TAKE1("YtKafkaMaxLinks", set_max_links, NULL,
                   RSRC_CONF | ACCESS_CONF, "most links in one request"),
     YTK_EVENT_CMDS,
+    AP_INIT_TAKE1("YtKafkaResultsTable", ytk_results_set_table, NULL,
+                  RSRC_CONF, "the consumer's results table (videos)"),
+    AP_INIT_TAKE1("YtKafkaResultsMaxLimit", ytk_results_set_max_limit, NULL,
+                  RSRC_CONF, "most rows one GET /links?limit= answers"),
     { NULL }
 };
 

@@ -52,6 +52,8 @@ typedef struct ytk_srv_conf {
                                            directives, it gets its own
                                            producer */
     struct ytk_producer *producer;    /**< set in child_init, per child */
+    const char *results_table;        /**< YtKafkaResultsTable, NULL = unset */
+    int results_max_limit;            /**< YtKafkaResultsMaxLimit, 0 = unset */
 } ytk_srv_conf;
 
 /** Per-directory (and server default) configuration. */
