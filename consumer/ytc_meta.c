@@ -59,6 +59,68 @@ static const char *assignment_start(const char *page, const char *hit,
     return (q < end && *q == '{') ? q : NULL;
 }
 
+/* what scan_object() found */
+typedef enum {
+    SCAN_CLOSED = 0,   /* the object ends at *objlen */
+    SCAN_OPEN,         /* ran to the end of the window unclosed */
+    SCAN_DEEP,         /* nests past YTC_PR_MAX_DEPTH */
+    SCAN_VALUES        /* holds more than YTC_PR_MAX_VALUES values */
+} scan_result;
+
+/*
+ * Structural pre-scan of the object at @a start (its `{`), at most @a n
+ * bytes: strings with their escapes, nesting, and a count of values
+ * (every `{`, `[` and `,` outside a string starts one). One pass, no
+ * allocation; json-c then parses exactly the bytes found, so a hostile
+ * object is refused before it costs memory.
+ */
+static scan_result scan_object(const char *start, size_t n, size_t *objlen)
+{
+    const char *p = start, *end = start + n;
+    long values = 0;
+    int depth = 0;
+
+    *objlen = 0;
+    while (p < end) {
+        char c = *p++;
+
+        if (c == '"') {
+            while (p < end && *p != '"') {
+                if (*p == '\\') {
+                    p++;
+                }
+                p++;
+            }
+            if (p >= end) {
+                break;
+            }
+            p++;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++depth > YTC_PR_MAX_DEPTH) {
+                *objlen = n;    /* json-c reports the depth itself */
+                return SCAN_DEEP;
+            }
+        }
+        else if (c == '}' || c == ']') {
+            if (--depth == 0) {
+                *objlen = (size_t)(p - start);
+                return SCAN_CLOSED;
+            }
+            continue;
+        }
+        else if (c != ',') {
+            continue;
+        }
+        if (++values > YTC_PR_MAX_VALUES) {
+            return SCAN_VALUES;
+        }
+    }
+    *objlen = (size_t)(end - start);
+    return SCAN_OPEN;
+}
+
 json_object *ytc_meta_player_response_ex(const char *page, size_t len,
                                          ytc_pr_status *status)
 {
@@ -87,7 +149,7 @@ json_object *ytc_meta_player_response_ex(const char *page, size_t len,
         const char *start = assignment_start(page, hit, end);
         enum json_tokener_error jerr;
         json_object *obj;
-        size_t remain, used;
+        size_t remain, used, objlen;
 
         hit += sizeof(NEEDLE) - 1;
         if (!start) {
@@ -98,8 +160,17 @@ json_object *ytc_meta_player_response_ex(const char *page, size_t len,
         if (remain > YTC_PR_MAX_BYTES) {
             remain = YTC_PR_MAX_BYTES;
         }
+        /* past the value cap: final; otherwise json-c parses the bytes
+         * the scan covered (all of the window when the object is open or
+         * too deep, so the tokener reports depth, syntax or the size cap
+         * itself); a scan is at most YTC_PR_MAX_BYTES and there are at
+         * most YTC_PR_MAX_ATTEMPTS of them */
+        if (scan_object(start, remain, &objlen) == SCAN_VALUES) {
+            *status = YTC_PR_TOO_MANY_VALUES;
+            break;
+        }
         json_tokener_reset(tok);
-        obj = json_tokener_parse_ex(tok, start, (int)remain);
+        obj = json_tokener_parse_ex(tok, start, (int)objlen);
         jerr = json_tokener_get_error(tok);
         if (obj && json_object_is_type(obj, json_type_object)
             && (json_object_object_get_ex(obj, "playabilityStatus", NULL)
@@ -388,6 +459,17 @@ ytc_failure_kind ytc_meta_failure_kind(const ytc_http_answer *a)
     return YTC_FAIL_DEFINITIVE;
 }
 
+int ytc_meta_network_failure(const ytc_http_answer *a)
+{
+    if (!a) {
+        return 0;
+    }
+    if (a->status == 0) {
+        return a->transport != YTC_TRANSPORT_TOO_LARGE;
+    }
+    return a->status == 502 || a->status == 503 || a->status == 504;
+}
+
 /* a non-negative decimal, saturating at YTC_RETRY_AFTER_MAX */
 static long retry_after_delta(const char *s)
 {
@@ -572,6 +654,10 @@ ytc_outcome ytc_meta_extract(const char *video_id,
         if (prs == YTC_PR_TOO_LARGE) {
             snprintf(reason, reasonlen, "watch page: player response "
                      "larger than %zu bytes", (size_t)YTC_PR_MAX_BYTES);
+        }
+        else if (prs == YTC_PR_TOO_MANY_VALUES) {
+            snprintf(reason, reasonlen, "watch page: player response "
+                     "holds more than %ld values", YTC_PR_MAX_VALUES);
         }
         else if (prs == YTC_PR_TOO_DEEP) {
             snprintf(reason, reasonlen, "watch page: player response "

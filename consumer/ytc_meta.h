@@ -67,6 +67,14 @@ typedef struct {
 /** Deepest JSON nesting accepted in a player response. */
 #define YTC_PR_MAX_DEPTH 64
 
+/**
+ * Most JSON values (containers, members, elements) accepted in a player
+ * response. A real one holds a few thousand; json-c spends ~70 bytes per
+ * value, so this bounds the parse to a few tens of MB whatever the page
+ * (an 8 MB array of zeros would otherwise cost ~280 MB).
+ */
+#define YTC_PR_MAX_VALUES 262144L
+
 /** Assignments tried per page before giving up on it. */
 #define YTC_PR_MAX_ATTEMPTS 16
 
@@ -76,7 +84,9 @@ typedef enum {
     YTC_PR_NONE,       /**< no usable assignment on the page */
     YTC_PR_TOO_LARGE,  /**< the object runs past YTC_PR_MAX_BYTES */
     YTC_PR_TOO_DEEP,   /**< the object nests past YTC_PR_MAX_DEPTH */
-    YTC_PR_TOO_MANY    /**< YTC_PR_MAX_ATTEMPTS assignments, none parsed */
+    YTC_PR_TOO_MANY,   /**< YTC_PR_MAX_ATTEMPTS assignments, none parsed */
+    YTC_PR_TOO_MANY_VALUES /**< the object holds more than
+                                YTC_PR_MAX_VALUES values */
 } ytc_pr_status;
 
 /** Name of @a o: "ok", "unavailable", "transient", "error". */
@@ -96,7 +106,8 @@ json_object *ytc_meta_player_response(const char *page, size_t len);
  * memory are linear in @a len: the strict tokener (no comments, no loose
  * syntax) sees each byte of the page at most once, at most
  * YTC_PR_MAX_ATTEMPTS assignments are tried, and the object is capped at
- * YTC_PR_MAX_BYTES and YTC_PR_MAX_DEPTH.
+ * YTC_PR_MAX_BYTES, YTC_PR_MAX_DEPTH and YTC_PR_MAX_VALUES (checked by a
+ * structural pre-scan before json-c allocates anything).
  * @param status receives YTC_PR_FOUND when the result is not NULL
  */
 json_object *ytc_meta_player_response_ex(const char *page, size_t len,
@@ -109,6 +120,16 @@ json_object *ytc_meta_player_response_ex(const char *page, size_t len,
  * is bad (bot check, no player response) ytc_meta_extract() decides.
  */
 ytc_failure_kind ytc_meta_failure_kind(const ytc_http_answer *a);
+
+/**
+ * Whether @a a is a sign that YouTube or the network is down rather than a
+ * verdict on one video (pure; no I/O): 1 when no HTTP answer arrived
+ * (status 0: DNS failure, connection refused or reset, timeout; a body
+ * aborted past YTC_FETCH_MAX_BODY is not one) or the status is 502, 503 or
+ * 504; 0 otherwise (200, 404, 429, 500, ...). For the loop's outage
+ * breaker: count these across different videos, never dead-letter on them.
+ */
+int ytc_meta_network_failure(const ytc_http_answer *a);
 
 /** Name of @a k: "none", "definitive", "video", "network". */
 const char *ytc_failure_kind_name(ytc_failure_kind k);

@@ -1,5 +1,6 @@
 """ytkafka-consumer against hostile watch pages and with --max-rps: a page
-built to make the extractor quadratic and a 16 MiB page end as `error` rows
+built to make the extractor quadratic, a 16 MiB page and a page of millions
+of JSON values under the body cap end as `error` rows
 while ten normal videos flow; the consumer stays in its group and its memory
 stays bounded; --max-rps paces the requests the fake YouTube receives."""
 import os
@@ -31,12 +32,17 @@ def vmhwm_kb(pid):
 def test_hostile_pages_are_errors_and_others_flow(kafka, fake_yt, consumer_factory,
                                                   tmp_path):
     topic = kafka.new_topic("hostile", partitions=1)
-    quad, big = ids("quad", 1)[0], ids("big", 1)[0]
+    quad, big, arr = ids("quad", 1)[0], ids("big", 1)[0], ids("arr", 1)[0]
     normal = ids("norm", 10)
     unit = b"ytInitialPlayerResponse={/*"
     fake_yt.set_raw(quad, unit * (800_000 // len(unit)))
     fake_yt.set_raw(big, (b"[" + b"0," * (8 * 1024 * 1024))[:16 * 1024 * 1024])
-    links = [quad, big] + normal
+    # under the 8 MiB body cap, a player response of ~3.9 million values:
+    # json-c would spend ~280 MB on it; the value cap refuses it first
+    fake_yt.set_raw(arr, b"<script>var ytInitialPlayerResponse = "
+                    b'{"playabilityStatus":{"status":"OK"},"x":['
+                    + b"0," * 3_900_000 + b"0]};</script>")
+    links = [quad, big, arr] + normal
     kafka.produce(topic, ["https://youtu.be/%s" % x for x in links], keys=links)
     db = str(tmp_path / "v.db")
     # a short max.poll.interval.ms: a stall of the loop on one page would
@@ -47,8 +53,8 @@ def test_hostile_pages_are_errors_and_others_flow(kafka, fake_yt, consumer_facto
                                 "-X", "session.timeout.ms=6000"])
     c = consumer_factory(args)
     c.expect(r"video \S+ .*(none parses|body larger than)")
-    rows = wait_for(lambda: (lambda r: r if len(r) == 12 else None)(sqlite_rows(db)),
-                    120, what="12 rows")
+    rows = wait_for(lambda: (lambda r: r if len(r) == 13 else None)(sqlite_rows(db)),
+                    180, what="13 rows")
     by = {r["video_id"]: r for r in rows}
     for v in normal:
         assert by[v]["status"] == "ok", by[v]
@@ -56,8 +62,11 @@ def test_hostile_pages_are_errors_and_others_flow(kafka, fake_yt, consumer_facto
     assert "player response assignments, none parses" in by[quad]["last_error"]
     assert by[big]["status"] == "error"
     assert "body larger than 8388608 bytes" in by[big]["last_error"]
+    assert by[arr]["status"] == "error"
+    assert "player response holds more than 262144 values" in by[arr]["last_error"]
     # final answers: one attempt each, not --max-attempts
     assert by[quad]["attempts"] == 1 and by[big]["attempts"] == 1
+    assert by[arr]["attempts"] == 1
     hwm = vmhwm_kb(c.proc.pid)
     print("consumer VmHWM %d kB" % hwm)
     asan = bool(os.environ.get("YTK_ASAN_BUILD_DIR"))

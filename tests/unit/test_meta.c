@@ -231,11 +231,10 @@ static void test_hostile_large(void **state)
 
     (void)state;
     assert_non_null(page);
-    used = (size_t)sprintf(page, "var ytInitialPlayerResponse = {\"a\":[");
-    while (used + 2 <= len) {
-        page[used++] = '0';
-        page[used++] = ',';
-    }
+    /* one string longer than the cap: few values, many bytes */
+    used = (size_t)sprintf(page, "var ytInitialPlayerResponse = {\"a\":\"");
+    memset(page + used, 'x', len - used);
+    used = len;
     page[used] = '\0';
     assert_null(ytc_meta_player_response_ex(page, used, &st));
     assert_int_equal(st, YTC_PR_TOO_LARGE);
@@ -244,6 +243,94 @@ static void test_hostile_large(void **state)
     assert_int_equal(r.out, YTC_OUT_ERROR);
     assert_non_null(strstr(r.reason, "larger than"));
     free(page);
+}
+
+static void test_hostile_values(void **state)
+{
+    /* under the byte cap, but an array of ~3 million zeros: refused by
+     * the pre-scan before json-c allocates ~70 bytes per value */
+    size_t len = YTC_PR_MAX_BYTES - 4096, used;
+    char *page = malloc(len + 16);
+    ytc_http_answer w;
+    ytc_pr_status st;
+    run_t r;
+
+    (void)state;
+    assert_non_null(page);
+    used = (size_t)sprintf(page, "var ytInitialPlayerResponse = "
+                           "{\"playabilityStatus\":{},\"a\":[");
+    while (used + 2 <= len) {
+        page[used++] = '0';
+        page[used++] = ',';
+    }
+    used += (size_t)sprintf(page + used, "0]};");
+    assert_null(ytc_meta_player_response_ex(page, used, &st));
+    assert_int_equal(st, YTC_PR_TOO_MANY_VALUES);
+    w = answer(200, page, used);
+    run_answers(&r, FIXTURE_ID, &w, NULL);
+    assert_int_equal(r.out, YTC_OUT_ERROR);
+    assert_non_null(strstr(r.reason, "holds more than 262144 values"));
+    free(page);
+}
+
+static void test_values_under_cap(void **state)
+{
+    /* the same shape with a few thousand values parses: the cap is far
+     * above a real player response */
+    size_t cap = 64 * 1024, used, i;
+    char *page = malloc(cap);
+    json_object *pr;
+    ytc_pr_status st;
+
+    (void)state;
+    assert_non_null(page);
+    used = (size_t)sprintf(page, "var ytInitialPlayerResponse = "
+                           "{\"playabilityStatus\":{},\"a\":[");
+    for (i = 0; i < 5000; i++) {
+        page[used++] = '0';
+        page[used++] = ',';
+    }
+    used += (size_t)sprintf(page + used, "0],\"s\":\"[,,{\\\"\"};");
+    pr = ytc_meta_player_response_ex(page, used, &st);
+    assert_non_null(pr);
+    assert_int_equal(st, YTC_PR_FOUND);
+    json_object_put(pr);
+    free(page);
+}
+
+static void test_network_failure(void **state)
+{
+    static const struct {
+        long status;
+        ytc_transport tr;
+        int down;
+    } cases[] = {
+        { 0, YTC_TRANSPORT_NETWORK, 1 },
+        { 0, YTC_TRANSPORT_TIMEOUT, 1 },
+        { 0, YTC_TRANSPORT_OTHER, 1 },
+        { 0, YTC_TRANSPORT_OK, 1 },
+        { 0, YTC_TRANSPORT_TOO_LARGE, 0 },
+        { 502, YTC_TRANSPORT_OK, 1 },
+        { 503, YTC_TRANSPORT_OK, 1 },
+        { 504, YTC_TRANSPORT_OK, 1 },
+        { 200, YTC_TRANSPORT_OK, 0 },
+        { 404, YTC_TRANSPORT_OK, 0 },
+        { 410, YTC_TRANSPORT_OK, 0 },
+        { 429, YTC_TRANSPORT_OK, 0 },
+        { 500, YTC_TRANSPORT_OK, 0 },
+        { 501, YTC_TRANSPORT_OK, 0 },
+        { 505, YTC_TRANSPORT_OK, 0 },
+        { 302, YTC_TRANSPORT_OK, 0 },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        ytc_http_answer a = answer(cases[i].status, NULL, 0);
+        a.transport = cases[i].tr;
+        assert_int_equal(ytc_meta_network_failure(&a), cases[i].down);
+    }
+    assert_int_equal(ytc_meta_network_failure(NULL), 0);
 }
 
 static void test_loose_json_refused(void **state)
@@ -379,6 +466,9 @@ int main(void)
         cmocka_unit_test(test_hostile_open_strings),
         cmocka_unit_test(test_hostile_deep),
         cmocka_unit_test(test_hostile_large),
+        cmocka_unit_test(test_hostile_values),
+        cmocka_unit_test(test_values_under_cap),
+        cmocka_unit_test(test_network_failure),
         cmocka_unit_test(test_loose_json_refused),
         cmocka_unit_test(test_http_statuses),
         cmocka_unit_test(test_failure_kind),
