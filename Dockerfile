@@ -75,8 +75,8 @@ RUN useradd --system --uid 10001 --gid ytkafka --home-dir /var/lib/ytkafka \
 USER ytkafka
 WORKDIR /var/lib/ytkafka
 ENV YTK_DB=sqlite3:/var/lib/ytkafka/videos.db
-# umask 0002: what the consumer creates stays writable for group ytkafka, to
-# which httpd's www-data belongs (readers of SQLite in WAL mode write the -shm
-# file). exec: the consumer is PID 1 and receives SIGTERM itself.
-ENTRYPOINT ["/bin/sh", "-c", "umask 0002 && exec /usr/bin/ytkafka-consumer \"$@\"", "ytkafka-consumer"]
+# The database files stay writable for group ytkafka, to which httpd's
+# www-data belongs: see conf/ytkafka-consumer-entrypoint.
+COPY conf/ytkafka-consumer-entrypoint /usr/local/bin/
+ENTRYPOINT ["/usr/local/bin/ytkafka-consumer-entrypoint"]
 CMD ["-F", "/etc/ytkafka/ytkafka-consumer.conf"]

@@ -58,7 +58,7 @@ class _Server(ThreadingHTTPServer):
 
 class FakeYouTube:
     def __init__(self, latency=0.0, size=1_000_000, default_mode="ok",
-                 template=False, port=0):
+                 template=False, port=0, host="127.0.0.1"):
         self.latency = latency
         self.size = size
         self.default_mode = default_mode
@@ -76,7 +76,9 @@ class FakeYouTube:
             self._template = (ytfixtures.watch_page(v, "ok", size).split(ph),
                               ytfixtures.oembed(v).split(ph))
         self.outage = None  # "503": every video answers 503 (see refuse())
-        self.httpd = _Server(("127.0.0.1", port), self._handler())
+        # host: 127.0.0.1, unless a test's own network namespace (the
+        # container test) needs it on the namespace's bridge.
+        self.httpd = _Server((host, port), self._handler())
         self.port = self.httpd.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self._thread = None
@@ -313,6 +315,7 @@ class FakeYouTube:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--size", type=int, default=1_000_000)
     ap.add_argument("--mode", default="ok")
@@ -325,7 +328,8 @@ def main():
     # the default 5 ms switch interval would add that to every answer
     sys.setswitchinterval(0.0005)
     fake = FakeYouTube(latency=a.latency_ms / 1000.0, size=a.size,
-                       default_mode=a.mode, template=a.template, port=a.port)
+                       default_mode=a.mode, template=a.template, port=a.port,
+                       host=a.host)
     children = []
     if a.processes > 1:
         # one listening socket, several processes accepting on it: each has

@@ -232,7 +232,8 @@ def test_httpd_and_consumer_are_built_from_the_dockerfile(model):
         assert build["target"] == name and name in stages
         assert os.path.realpath(os.path.join(SRC, build["context"])) == \
             os.path.realpath(SRC)
-    assert ports(s["httpd"]) == [("", "8080", "8080")]
+    # Published on loopback only, like Kafka's and kafka-ui's.
+    assert ports(s["httpd"]) == [("127.0.0.1", "8080", "8080")]
     assert ports(s["consumer"]) == []   # scalable: --scale consumer=N
 
 
@@ -261,6 +262,21 @@ def test_postgres_profile(model):
     for name, svc in s.items():
         if name != "postgres":
             assert not svc.get("profiles"), name   # they run by default
+    # No named volume for it: docker-compose 1.29 would create it at `up`
+    # without the profile. Its data goes to a host directory instead.
+    assert "postgres-data" not in (model.get("volumes") or {})
+    mounts = [v for v in s["postgres"]["volumes"]
+              if (v.get("target") if isinstance(v, dict)
+                  else str(v).split(":")[1]) == "/var/lib/postgresql/data"]
+    assert len(mounts) == 1
+    m = mounts[0]
+    if isinstance(m, dict):
+        assert m["type"] == "bind", m
+        assert os.path.realpath(m["source"]) == \
+            os.path.realpath(os.path.join(SRC, "postgres-data")), m
+    else:
+        assert os.path.realpath(str(m).split(":")[0]) == \
+            os.path.realpath(os.path.join(SRC, "postgres-data")), m
     dsn = "pgsql:host=postgres user=ytkafka password=ytkafka dbname=ytkafka"
     pg = resolved(YTK_DB=dsn)
     assert environment(pg["services"]["consumer"])["YTK_DB"] == dsn

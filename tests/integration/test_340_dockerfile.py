@@ -263,3 +263,48 @@ def test_replay_build_stage(tmp_path):
     assert os.access(staging / "usr/bin/ytkafka-consumer", os.X_OK)
     etc = staging / "etc" / "ytkafka"
     assert {"ytkafka.load", "ytkafka.conf", "ytkafka-consumer.conf"} <= set(os.listdir(etc))
+
+
+def test_status_page_only_from_inside_the_container():
+    conf = read("conf", "ytkafka-container.conf")
+    block = re.search(r'<Location "/ytkafka-status">(.*?)</Location>', conf,
+                      re.S).group(1)
+    requires = [l.split() for l in block.splitlines()
+                if l.strip().startswith("Require")]
+    assert requires == [["Require", "local"]], requires
+
+
+def test_consumer_entrypoint_makes_sqlite_files_group_writable(tmp_path):
+    """The entrypoint's claim, with the real SQLite: a database it pre-creates
+    comes out 0664, and so do the -wal and -shm files SQLite makes beside
+    it, under the image's umask. (Without the pre-created file SQLite
+    creates the database 0644.)"""
+    import sqlite3
+    assert re.search(r'^ENTRYPOINT \["/usr/local/bin/ytkafka-consumer-entrypoint"\]$',
+                     read("Dockerfile"), re.M)
+    script = read("conf", "ytkafka-consumer-entrypoint")
+    assert "exec /usr/bin/ytkafka-consumer \"$@\"" in script
+    fake = tmp_path / "entrypoint"
+    fake.write_text(script.replace("exec /usr/bin/ytkafka-consumer",
+                                   "exec true"))
+    db = tmp_path / "videos.db"
+    env = dict(os.environ, YTK_DB="sqlite3:%s" % db)
+    subprocess.run(["sh", str(fake), "-F", "x"], env=env, check=True)
+    assert db.stat().st_size == 0
+    old = os.umask(0o002)
+    try:
+        con = sqlite3.connect(str(db))
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("CREATE TABLE t (x)")
+        con.execute("INSERT INTO t VALUES (1)")
+        con.commit()
+        for suffix in ("", "-wal", "-shm"):
+            mode = os.stat(str(db) + suffix).st_mode & 0o777
+            assert mode == 0o664, (suffix, oct(mode))
+        con.close()
+    finally:
+        os.umask(old)
+    # A file an earlier run left 0644 is made group-writable.
+    os.chmod(db, 0o644)
+    subprocess.run(["sh", str(fake)], env=env, check=True)
+    assert os.stat(db).st_mode & 0o777 == 0o664
