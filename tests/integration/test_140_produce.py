@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from clients import kafkajs  # noqa: F401  (fixture)
 from httpd import (BROKER_DOWN, BROKER_STARTING, httpd_factory,  # noqa: F401
                    send_config)
 
@@ -89,6 +90,19 @@ def test_trade_data_goes_to_the_topic_in_the_body(setup):
     assert [json.loads(x["value"]) for x in got] == [
         {"coinName": "BTC", "numOfCoin": 2, "price": 97000}]
     assert got[0]["key"] is None
+
+
+def test_trade_data_read_by_a_kafkajs_each_message_consumer(setup, kafkajs):
+    """The trade-data system read its topic with kafkajs' eachMessage."""
+    h, k, _, trade = setup
+    sent = [{"topic": trade, "coinName": c, "numOfCoin": n, "price": p}
+            for c, n, p in (("BTC", 2, 97000), ("ETH", 10, 3500.5), ("SOL", 1, 180))]
+    for ev in sent:
+        assert h.post_json("/trade", ev).status == 201
+    run = kafkajs.consume(k.bootstrap, trade, "kjs-" + trade, len(sent))
+    assert run.returncode == 0, run
+    got = [rec["value"] for rec in run.records]
+    assert got == [{kk: v for kk, v in ev.items() if kk != "topic"} for ev in sent], run
 
 
 def test_topic_outside_the_allow_list_is_refused(setup):
