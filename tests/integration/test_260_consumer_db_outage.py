@@ -1,23 +1,14 @@
 """ytkafka-consumer while PostgreSQL is stopped under load: results wait,
 intake pauses, nothing is dead-lettered, every video gets its row once the
 database is back, each exactly once."""
-import os
 import re
 import time
 
-from ytc_helpers import (PG_BIN, consumer_args, consumer_factory, committed,  # noqa: F401
+from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
                          fake_yt, pg_rows, postgres, wait_for)
 import ytfixtures
 
 DOWN_S = 30
-
-
-def _pg_start(pg):
-    r = pg._run(os.path.join(PG_BIN, "pg_ctl"), "-D", pg.data, "-w", "-t", "60",
-                "-l", os.path.join(pg.root, "postgres.log"), "-o",
-                "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c full_page_writes=off" % (pg.port, pg.root), "start")
-    assert r.returncode == 0, r.stderr + r.stdout
 
 
 def test_postgresql_stopped_under_load(kafka, fake_yt, postgres, consumer_factory):
@@ -45,7 +36,7 @@ def test_postgresql_stopped_under_load(kafka, fake_yt, postgres, consumer_factor
         assert len(c.results()) == 10
         assert kafka.count(dlq) == 0
     finally:
-        _pg_start(postgres)
+        postgres.start_again()
     lines = c.wait_results(40, timeout=120)
     rows = wait_for(lambda: len(pg_rows(postgres, name)) == 40 and pg_rows(postgres, name),
                     60, what="40 rows")

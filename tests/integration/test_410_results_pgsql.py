@@ -2,13 +2,11 @@
 stopped PostgreSQL does to it (503 with Retry-After, then recovery)."""
 import json
 import os
-import shutil
-import tempfile
 
 import pytest
 
 from httpd import SRC, httpd_factory  # noqa: F401
-from ytc_helpers import PG_BIN, Postgres
+from ytc_helpers import own_postgres
 
 VID = "dQw4w9WgXcQ"
 
@@ -16,22 +14,7 @@ VID = "dQw4w9WgXcQ"
 @pytest.fixture
 def own_pg():
     """A PostgreSQL of this test alone: the test stops it."""
-    if not os.path.exists(os.path.join(PG_BIN, "initdb")):
-        pytest.skip("PostgreSQL server binaries not in %s" % PG_BIN)
-    root = tempfile.mkdtemp(prefix="ytk-pgr-")
-    os.chmod(root, 0o755)
-    pg = Postgres(root).start()
-    yield pg
-    pg.stop()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def pg_start_again(pg):
-    r = pg._run(os.path.join(PG_BIN, "pg_ctl"), "-D", pg.data, "-w", "-t", "60",
-                "-l", os.path.join(pg.root, "postgres.log"), "-o",
-                "-p %d -k %s -c listen_addresses=127.0.0.1" % (pg.port, pg.root),
-                "start")
-    assert r.returncode == 0, r.stderr
+    yield from own_postgres("ytk-pgr-")
 
 
 def test_pgsql_rows_and_outage(own_pg, httpd_factory):
@@ -76,7 +59,7 @@ DBDExptime 1
     assert h.get("/links?limit=2", timeout=60).status == 503
     h.expect_log(r"YTK00802", r"AH0\d+", r"dbd", r"terminat", r"connection")
 
-    pg_start_again(pg)
+    pg.start_again()
     deadline_ok = False
     for _ in range(60):
         r = h.get("/links/" + VID, timeout=60)

@@ -232,6 +232,10 @@ class Postgres:
                       "-U", self.user, "-E", "UTF8", "--no-sync")
         if r.returncode:
             raise RuntimeError("initdb: " + r.stderr[-2000:])
+        return self.start_again()
+
+    def start_again(self):
+        """Start the server on its data directory and port (after stop())."""
         r = self._run(os.path.join(PG_BIN, "pg_ctl"), "-D", self.data, "-w", "-t", "60",
                       "-l", os.path.join(self.root, "postgres.log"), "-o",
                       "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
@@ -257,16 +261,21 @@ class Postgres:
             self.port, self.user, name)
 
 
-@pytest.fixture(scope="session")
-def postgres():
+def own_postgres(prefix="ytk-pg-"):
+    """A generator for fixtures: a PostgreSQL in a temp dir, removed after."""
     if not os.path.exists(os.path.join(PG_BIN, "initdb")):
         pytest.skip("PostgreSQL server binaries not in %s" % PG_BIN)
-    root = tempfile.mkdtemp(prefix="ytk-pg-")
+    root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)
     pg = Postgres(root).start()
     yield pg
     pg.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    yield from own_postgres()
 
 
 # ---- database reading --------------------------------------------------------
