@@ -207,8 +207,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     L->running--;
     j->probe = 0;
     j->attempts++;
-    out = ytc_meta_extract(j->video_id, &j->watch, &j->oembed, &result,
-                           reason, sizeof(reason), &retry_after);
+    out = ytc_meta_extract_row(j->video_id, &j->watch, &j->oembed, &result,
+                               reason, sizeof(reason), &retry_after,
+                               &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
     free(j->watch.body);
     free(j->oembed.body);

@@ -65,6 +65,7 @@ struct ytc_job {
     int infra_fails;        /* attempts lost to possible outages */
     int probe;              /* this attempt probes an outage */
     json_object *result;    /* kept while the database is out */
+    ytc_row row;            /* its columns, pointing into result */
     ytc_outcome out;
     int db_fails;           /* times its row was refused */
     int db_skip;            /* the database refuses this row: DLQ it */
