@@ -14,29 +14,6 @@
 #include "ytc_loop_int.h"
 #include "ytc_metrics.h"
 
-void ytc_set_paused(ytc_loop *L, int on)
-{
-    rd_kafka_topic_partition_list_t *a = NULL;
-
-    if (L->paused == on) {
-        return;
-    }
-    L->paused = on;
-    L->held_since = 0;
-    if (rd_kafka_assignment(L->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR
-        && a) {
-        if (on) {
-            rd_kafka_pause_partitions(L->consumer, a);
-        }
-        else {
-            rd_kafka_resume_partitions(L->consumer, a);
-        }
-        rd_kafka_topic_partition_list_destroy(a);
-    }
-    ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00412) "%s ytc_intake (%ld jobs, %ld msgs)",
-            on ? "paused" : "resumed", L->jobs, L->msgs);
-}
-
 /* A record of a DLQ topic (ours: it starts as ytc_dead_letter writes it)
  * is re-driven: the value processed is the original one it carries. */
 static void redrive_value(ytc_msg *m)

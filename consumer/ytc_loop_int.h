@@ -144,6 +144,9 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
 
 rd_kafka_conf_t *ytc_make_conf(ytc_loop *L, int consumer);
 
+/** Pause (@a on) or resume the consumer's assignment; no-op if already. */
+void ytc_set_paused(ytc_loop *L, int on);
+
 /** Produce again the failed records that are due (@a all: every one). */
 void ytc_produce_retry_due(ytc_loop *L, int all);
 
@@ -202,8 +205,6 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
                  json_object *result, const char *reason);
 
 /* ---- ytc_intake.c: poll, hold, pause ----------------------------- */
-
-void ytc_set_paused(ytc_loop *L, int on);
 
 void ytc_handle_message(ytc_loop *L, rd_kafka_message_t *rkm);
 
