@@ -85,8 +85,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             ytc_log(YTC_LOG_INFO, YTC_LOGNO(00407) "assigned %s [%" PRId32 "]",
                     parts->elems[i].topic, parts->elems[i].partition);
             if (!ytc_part_find(L, parts->elems[i].topic,
-                           parts->elems[i].partition)) {
-                ytc_part_get(L, parts->elems[i].topic, parts->elems[i].partition);
+                           parts->elems[i].partition)
+                && ytc_part_get(L, parts->elems[i].topic,
+                                parts->elems[i].partition)) {
                 L->assigned++;
             }
         }
@@ -301,6 +302,10 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
         if (hdrs) {
             rd_kafka_headers_destroy(hdrs);
         }
+        if (L->producer) {
+            /* the record is not kept: its message must not complete */
+            ytc_offsets_freeze(L, "a record");
+        }
         return -1;
     }
     r->m = m;
@@ -318,6 +323,7 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
         ytc_log(YTC_LOG_ERR, YTC_LOGNO(00506) "out of memory producing to "
                 "%s", topic);
         prod_free(r);
+        ytc_offsets_freeze(L, "a record");
         return -1;
     }
     if (m) {

@@ -102,6 +102,7 @@ struct ytc_loop {
     apr_time_t held_since;  /* over the high mark, not polling: since when */
     int stopping;
     int fatal;
+    int frozen;             /* an allocation failed: store no offset more */
     apr_time_t deadline;
     unsigned int seed;
     ytc_breaker yt;         /* YouTube or the network */
@@ -122,6 +123,9 @@ void ytc_part_free(ytc_part *p);
 
 void ytc_unlink_part(ytc_part **list, ytc_part *p);
 
+/** Queue @a m (the partition's latest offset) at the tail of @a p. */
+void ytc_part_push(ytc_loop *L, ytc_part *p, ytc_msg *m);
+
 void ytc_msg_free(ytc_loop *L, ytc_msg *m);
 
 void ytc_part_advance(ytc_loop *L, ytc_part *p);
@@ -134,6 +138,13 @@ void ytc_revoke_parts(ytc_loop *L,
                       const rd_kafka_topic_partition_list_t *list);
 
 void ytc_commit_sync(ytc_loop *L, const char *why);
+
+/**
+ * An allocation for @a what failed: log it, store no further offset (what
+ * is held now is never committed, so it comes back) and stop the loop
+ * (exit 1). For every allocation failure that would lose track of work.
+ */
+void ytc_offsets_freeze(ytc_loop *L, const char *what);
 
 /* ---- ytc_kafka.c: client configuration, callbacks, produce ------- */
 

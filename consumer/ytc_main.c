@@ -32,6 +32,15 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
+/* an APR allocation failed (every pool descends from main's): nothing
+ * more can be stored safely, and nothing uncommitted is lost by stopping */
+static int pool_abort(int rc)
+{
+    (void)rc;
+    fputs("ytkafka-consumer: out of memory\n", stderr);
+    abort();
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *fp = fopen(path, "rb");
@@ -146,7 +155,10 @@ int main(int argc, char **argv)
         return 1;
     }
     atexit(apr_terminate);
-    apr_pool_create(&pool, NULL);
+    if (apr_pool_create_ex(&pool, NULL, pool_abort, NULL) != APR_SUCCESS) {
+        fputs("ytkafka-consumer: out of memory\n", stderr);
+        return 1;
+    }
 
     rc = ytc_config_parse(&cfg, pool, argc, argv);
     if (rc >= 0) {
