@@ -1,6 +1,7 @@
 """ytkafka-consumer without Kafka: command line, config file, environment,
 and the extractor over generated watch pages (--parse-watch)."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -217,3 +218,33 @@ def test_captured_shapes():
     r = run("--parse-watch", os.path.join(ref, "watch-private.html"),
             "--video-id", "m8uHb5jIGN8")
     assert json.loads(r.stdout)["reason"] == "Private video"
+
+
+# ---- ytc_loop_create's error paths ---------------------------------------
+
+@pytest.mark.parametrize("prop, refused_by, made", [
+    # the consumer refuses it (fetch.* never reaches the producer): the
+    # database, the fetcher and the producer were made before
+    ("fetch.max.bytes=1000", "YTC00424: consumer: `fetch.max.bytes`", ["producer-1"]),
+    # the producer refuses it: the database and the fetcher were made
+    ("acks=1", "YTC00423: producer: `acks` must be set to `all`", []),
+])
+def test_create_error_frees_what_was_made(tmp_path, prop, refused_by, made):
+    """Under the ASan build (YTK_ASAN_BUILD_DIR) with LeakSanitizer: exit
+    1 naming the property, no sanitizer report, every Kafka client made is
+    destroyed (librdkafka's own "Terminating instance"; LeakSanitizer
+    cannot see a client whose threads still run) and the database closed
+    (SQLite removes its -wal and -shm files only when the last connection
+    closes)."""
+    db = tmp_path / "v.db"
+    r = run("-v", "-b", "127.0.0.1:1", "-t", "t", "--db", "sqlite3:%s" % db,
+            "-X", prop, "-X", "debug=generic",
+            env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0"}, timeout=60)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert refused_by in r.stderr
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr
+    for client in made:
+        assert re.search(r"%s: DESTROY: .*Terminating instance" % client, r.stderr), \
+            r.stderr[-3000:]
+    assert db.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.db"]
