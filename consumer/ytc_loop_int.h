@@ -65,7 +65,11 @@ struct ytc_job {
     int infra_fails;        /* attempts lost to possible outages */
     int probe;              /* this attempt probes an outage */
     json_object *result;    /* kept while the database is out */
-    ytc_row row;            /* its columns, pointing into result */
+    ytc_row row;            /* its columns as the extractor filled them
+                             * (ytc_meta_extract_row); the strings point
+                             * into that result: a job handed a result it
+                             * did not extract needs a reference to the
+                             * same object and a copy of this row */
     ytc_outcome out;
     int db_fails;           /* times its row was refused */
     int db_skip;            /* the database refuses this row: DLQ it */
