@@ -102,7 +102,8 @@ static void usage(FILE *out)
 "  -V, --version                 print the version\n"
 "Offline:\n"
 "      --parse-watch FILE [--parse-oembed FILE] [--video-id ID]\n"
-"                                print the result for saved pages and exit\n"
+"                                print the live record for saved answers\n"
+"                                (outcome on stderr) and exit\n"
 "\n"
 "Results: one JSON line per video on stdout. Logs: stderr.\n");
 }

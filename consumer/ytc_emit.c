@@ -13,6 +13,7 @@
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
 #include "ytc_metrics.h"
+#include "ytc_record.h"
 
 void ytc_now_string(char buf[32])
 {
@@ -111,84 +112,29 @@ void ytc_dead_letter_links(ytc_loop *L, ytc_msg *m, const char *code,
     json_object_put(o);
 }
 
-static void add_source(json_object *o, const ytc_msg *m)
-{
-    json_object *src = json_object_new_object();
-
-    json_object_object_add(src, "topic",
-                           json_object_new_string(m->part->topic));
-    json_object_object_add(src, "partition",
-                           json_object_new_int(m->part->partition));
-    json_object_object_add(src, "offset", json_object_new_int64(m->offset));
-    json_object_object_add(o, "source", src);
-}
-
-static int64_t get_int64(json_object *o, const char *key)
-{
-    json_object *v;
-
-    if (json_object_object_get_ex(o, key, &v) && v
-        && json_object_is_type(v, json_type_int)) {
-        return json_object_get_int64(v);
-    }
-    return -1;
-}
-
-static const char *get_str(json_object *o, const char *key)
-{
-    json_object *v;
-
-    if (json_object_object_get_ex(o, key, &v) && v
-        && json_object_is_type(v, json_type_string)) {
-        return json_object_get_string(v);
-    }
-    return NULL;
-}
-
 /* the final word on a video: stdout, database, results topic, or DLQ */
 int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
                   json_object *result, const char *reason)
 {
     ytc_msg *m = j->msg;
-    char when[32], canon[64];
+    ytc_source src = { m->part->topic, m->part->partition, m->offset };
+    char when[32];
     const char *text;
     size_t len;
     ytc_row row;
     int db_failed;
 
     ytc_now_string(when);
-    ytk_canonical_url(j->video_id, canon, sizeof(canon));
-    if (!result) {
-        result = json_object_new_object();
-        json_object_object_add(result, "video_id",
-                               json_object_new_string(j->video_id));
-        json_object_object_add(result, "status",
-                               json_object_new_string("error"));
-    }
-    json_object_object_add(result, "url", json_object_new_string(canon));
-    if (reason && reason[0]) {
-        json_object_object_add(result, out == YTC_OUT_UNAVAILABLE
-                               ? "reason" : "error",
-                               json_object_new_string(reason));
-    }
-    json_object_object_add(result, "attempts",
-                           json_object_new_int(j->attempts));
-    json_object_object_add(result, "fetched_at",
-                           json_object_new_string(when));
-    add_source(result, m);
-    text = json_object_to_json_string_length(
-        result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    result = ytc_record_make(result, j->video_id, out, reason, j->attempts,
+                             when, &src);
+    text = ytc_record_text(result, &len);
 
-
-    memset(&row, 0, sizeof(row));
+    /* the columns as the extractor filled them (ytc_meta_extract_row) */
+    row = j->row;
+    if (!row.status) {
+        ytc_meta_row_init(&row, j->video_id, out);
+    }
     row.video_id = j->video_id;
-    row.status = get_str(result, "status");
-    row.title = get_str(result, "title");
-    row.author_name = get_str(result, "author_name");
-    row.channel_id = get_str(result, "channel_id");
-    row.duration_seconds = get_int64(result, "duration_seconds");
-    row.view_count = get_int64(result, "view_count");
-    row.publish_date = get_str(result, "publish_date");
     row.metadata_json = text;
     row.attempts = j->attempts;
     row.last_error = (out == YTC_OUT_OK) ? NULL : reason;

@@ -118,6 +118,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
 {
     ytc_fetcher *f = calloc(1, sizeof(*f));
+    struct curl_slist *cookie;
 
     if (!f) {
         return NULL;
@@ -134,8 +135,14 @@ ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
     f->headers_cookie = curl_slist_append(NULL,
                                           "Accept-Language: en-US,en;q=0.9");
     /* SOCS=CAI answers the EU consent interstitial (yt-dlp does the same) */
-    f->headers_cookie = curl_slist_append(f->headers_cookie,
-                                          "Cookie: SOCS=CAI");
+    cookie = f->headers_cookie ? curl_slist_append(f->headers_cookie,
+                                                   "Cookie: SOCS=CAI")
+                               : NULL;
+    if (!f->headers || !cookie) {
+        ytc_fetcher_destroy(f);
+        return NULL;
+    }
+    f->headers_cookie = cookie;
     f->timeout_ms = cfg->http_timeout_ms;
     f->max_idle = cfg->concurrency * 2;
     if (cfg->max_rps > 0) {

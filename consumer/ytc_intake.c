@@ -14,29 +14,6 @@
 #include "ytc_loop_int.h"
 #include "ytc_metrics.h"
 
-void ytc_set_paused(ytc_loop *L, int on)
-{
-    rd_kafka_topic_partition_list_t *a = NULL;
-
-    if (L->paused == on) {
-        return;
-    }
-    L->paused = on;
-    L->held_since = 0;
-    if (rd_kafka_assignment(L->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR
-        && a) {
-        if (on) {
-            rd_kafka_pause_partitions(L->consumer, a);
-        }
-        else {
-            rd_kafka_resume_partitions(L->consumer, a);
-        }
-        rd_kafka_topic_partition_list_destroy(a);
-    }
-    ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00412) "%s ytc_intake (%ld jobs, %ld msgs)",
-            on ? "paused" : "resumed", L->jobs, L->msgs);
-}
-
 /* A record of a DLQ topic (ours: it starts as ytc_dead_letter writes it)
  * is re-driven: the value processed is the original one it carries. */
 static void redrive_value(ytc_msg *m)
@@ -45,6 +22,7 @@ static void redrive_value(ytc_msg *m)
     json_object *o, *orig, *v;
     char *val = NULL;
     size_t len = 0;
+    int found = 0;
 
     if (!m->value || m->value_len < sizeof(dlq_start) - 1
         || memcmp(m->value, dlq_start, sizeof(dlq_start) - 1)) {
@@ -56,6 +34,7 @@ static void redrive_value(ytc_msg *m)
     if (json_object_object_get_ex(o, "original", &orig) && orig) {
         if (json_object_object_get_ex(orig, "value", &v) && v
             && json_object_is_type(v, json_type_string)) {
+            found = 1;
             len = (size_t)json_object_get_string_len(v);
             if ((val = malloc(len + 1))) {
                 memcpy(val, json_object_get_string(v), len);
@@ -64,12 +43,16 @@ static void redrive_value(ytc_msg *m)
         else if (json_object_object_get_ex(orig, "value_base64", &v) && v
                  && json_object_is_type(v, json_type_string)) {
             const char *b = json_object_get_string(v);
+            found = 1;
             if ((val = malloc((size_t)apr_base64_decode_len(b) + 1))) {
                 len = (size_t)apr_base64_decode(val, b);
             }
         }
     }
     json_object_put(o);
+    if (found && !val) {
+        ytc_offsets_freeze(m->loop, "a re-driven value");
+    }
     if (val) {
         val[len] = '\0';
         free(m->value);
@@ -148,7 +131,9 @@ void ytc_handle_message(ytc_loop *L, rd_kafka_message_t *rkm)
     part = ytc_part_find(L, topic, rkm->partition);
     if (!part) {
         /* not in our bookkeeping (should not happen): track it anyway */
-        part = ytc_part_get(L, topic, rkm->partition);
+        if (!(part = ytc_part_get(L, topic, rkm->partition))) {
+            return;
+        }
         L->assigned++;
     }
     part->eof = 0;
@@ -173,30 +158,30 @@ void ytc_handle_message(ytc_loop *L, rd_kafka_message_t *rkm)
     }
 
     m = calloc(1, sizeof(*m));
+    if (!m || (rkm->key && !(m->key = malloc(rkm->key_len + 1)))
+        || (rkm->payload && !(m->value = malloc(rkm->len + 1)))) {
+        if (m) {
+            free(m->key);
+            free(m);
+        }
+        ytc_offsets_freeze(L, "a message");
+        return;
+    }
     m->loop = L;
     m->part = part;
     m->offset = rkm->offset;
     if (rkm->key) {
-        m->key = malloc(rkm->key_len + 1);
         memcpy(m->key, rkm->key, rkm->key_len);
         m->key[rkm->key_len] = '\0';
         m->key_len = rkm->key_len;
     }
     if (rkm->payload) {
-        m->value = malloc(rkm->len + 1);
         memcpy(m->value, rkm->payload, rkm->len);
         m->value[rkm->len] = '\0';
         m->value_len = rkm->len;
     }
     m->pending = 1;     /* held by this function */
-    if (part->tail) {
-        part->tail->next = m;
-    }
-    else {
-        part->head = m;
-    }
-    part->tail = m;
-    L->msgs++;
+    ytc_part_push(L, part, m);
 
     redrive_value(m);
     memset(&links, 0, sizeof(links));

@@ -32,6 +32,9 @@ void ytc_job_free(ytc_loop *L, ytc_job *j)
 
 void ytc_job_enqueue(ytc_loop *L, ytc_job *j)
 {
+    if (!j) {
+        return;     /* ytc_job_new failed */
+    }
     j->next = NULL;
     if (L->ready_tail) {
         L->ready_tail->next = j;
@@ -46,6 +49,12 @@ ytc_job *ytc_job_new(ytc_loop *L, ytc_msg *m, const char *id)
 {
     ytc_job *j = calloc(1, sizeof(*j));
 
+    if (!j) {
+        /* the message stays unfinished: its offset is never stored */
+        m->pending++;
+        ytc_offsets_freeze(L, "a job");
+        return NULL;
+    }
     j->loop = L;
     j->msg = m;
     memcpy(j->video_id, id, YTK_VIDEO_ID_LEN + 1);
@@ -207,8 +216,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     L->running--;
     j->probe = 0;
     j->attempts++;
-    out = ytc_meta_extract(j->video_id, &j->watch, &j->oembed, &result,
-                           reason, sizeof(reason), &retry_after);
+    out = ytc_meta_extract_row(j->video_id, &j->watch, &j->oembed, &result,
+                               reason, sizeof(reason), &retry_after,
+                               &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
     free(j->watch.body);
     free(j->oembed.body);

@@ -1,6 +1,6 @@
 /*
  * The Kafka clients: configuration, log/error/rebalance callbacks,
- * produce with delivery accounting.
+ * pausing the consumer, produce with delivery accounting.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,6 +9,31 @@
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
 #include "ytc_metrics.h"
+
+/* pause or resume the consumer's whole assignment (intake flow control;
+ * here, below jobs and intake, so that both may call it) */
+void ytc_set_paused(ytc_loop *L, int on)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+
+    if (L->paused == on) {
+        return;
+    }
+    L->paused = on;
+    L->held_since = 0;
+    if (rd_kafka_assignment(L->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR
+        && a) {
+        if (on) {
+            rd_kafka_pause_partitions(L->consumer, a);
+        }
+        else {
+            rd_kafka_resume_partitions(L->consumer, a);
+        }
+        rd_kafka_topic_partition_list_destroy(a);
+    }
+    ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00412) "%s ytc_intake (%ld jobs, %ld msgs)",
+            on ? "paused" : "resumed", L->jobs, L->msgs);
+}
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
@@ -60,8 +85,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             ytc_log(YTC_LOG_INFO, YTC_LOGNO(00407) "assigned %s [%" PRId32 "]",
                     parts->elems[i].topic, parts->elems[i].partition);
             if (!ytc_part_find(L, parts->elems[i].topic,
-                           parts->elems[i].partition)) {
-                ytc_part_get(L, parts->elems[i].topic, parts->elems[i].partition);
+                           parts->elems[i].partition)
+                && ytc_part_get(L, parts->elems[i].topic,
+                                parts->elems[i].partition)) {
                 L->assigned++;
             }
         }
@@ -276,6 +302,10 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
         if (hdrs) {
             rd_kafka_headers_destroy(hdrs);
         }
+        if (L->producer) {
+            /* the record is not kept: its message must not complete */
+            ytc_offsets_freeze(L, "a record");
+        }
         return -1;
     }
     r->m = m;
@@ -293,6 +323,7 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
         ytc_log(YTC_LOG_ERR, YTC_LOGNO(00506) "out of memory producing to "
                 "%s", topic);
         prod_free(r);
+        ytc_offsets_freeze(L, "a record");
         return -1;
     }
     if (m) {

@@ -13,7 +13,7 @@
 
 int ytc_loop_create(ytc_loop **out, const ytc_config *cfg, apr_pool_t *p)
 {
-    ytc_loop *L = apr_pcalloc(p, sizeof(*L));
+    ytc_loop *L = apr_pcalloc(p, sizeof(*L));   /* or the pool aborts */
     rd_kafka_topic_partition_list_t *topics;
     rd_kafka_conf_t *conf;
     rd_kafka_resp_err_t err;
@@ -75,6 +75,7 @@ int ytc_loop_create(ytc_loop **out, const ytc_config *cfg, apr_pool_t *p)
     fcntl(L->wake[0], F_SETFL, O_NONBLOCK);
     fcntl(L->wake[1], F_SETFL, O_NONBLOCK);
     if (!(L->cq = rd_kafka_queue_get_consumer(L->consumer))) {
+        ytc_log(YTC_LOG_ERR, YTC_LOGNO(01101) "consumer: no queue");
         goto leave;
     }
     rd_kafka_queue_io_event_enable(L->cq, L->wake[1], "1", 1);

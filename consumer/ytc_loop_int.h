@@ -65,6 +65,11 @@ struct ytc_job {
     int infra_fails;        /* attempts lost to possible outages */
     int probe;              /* this attempt probes an outage */
     json_object *result;    /* kept while the database is out */
+    ytc_row row;            /* its columns as the extractor filled them
+                             * (ytc_meta_extract_row); the strings point
+                             * into that result: a job handed a result it
+                             * did not extract needs a reference to the
+                             * same object and a copy of this row */
     ytc_outcome out;
     int db_fails;           /* times its row was refused */
     int db_skip;            /* the database refuses this row: DLQ it */
@@ -101,6 +106,7 @@ struct ytc_loop {
     apr_time_t held_since;  /* over the high mark, not polling: since when */
     int stopping;
     int fatal;
+    int frozen;             /* an allocation failed: store no offset more */
     apr_time_t deadline;
     unsigned int seed;
     ytc_breaker yt;         /* YouTube or the network */
@@ -121,6 +127,9 @@ void ytc_part_free(ytc_part *p);
 
 void ytc_unlink_part(ytc_part **list, ytc_part *p);
 
+/** Queue @a m (the partition's latest offset) at the tail of @a p. */
+void ytc_part_push(ytc_loop *L, ytc_part *p, ytc_msg *m);
+
 void ytc_msg_free(ytc_loop *L, ytc_msg *m);
 
 void ytc_part_advance(ytc_loop *L, ytc_part *p);
@@ -134,6 +143,13 @@ void ytc_revoke_parts(ytc_loop *L,
 
 void ytc_commit_sync(ytc_loop *L, const char *why);
 
+/**
+ * An allocation for @a what failed: log it, store no further offset (what
+ * is held now is never committed, so it comes back) and stop the loop
+ * (exit 1). For every allocation failure that would lose track of work.
+ */
+void ytc_offsets_freeze(ytc_loop *L, const char *what);
+
 /* ---- ytc_kafka.c: client configuration, callbacks, produce ------- */
 
 int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
@@ -142,6 +158,9 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
                 rd_kafka_headers_t *hdrs);
 
 rd_kafka_conf_t *ytc_make_conf(ytc_loop *L, int consumer);
+
+/** Pause (@a on) or resume the consumer's assignment; no-op if already. */
+void ytc_set_paused(ytc_loop *L, int on);
 
 /** Produce again the failed records that are due (@a all: every one). */
 void ytc_produce_retry_due(ytc_loop *L, int all);
@@ -201,8 +220,6 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
                  json_object *result, const char *reason);
 
 /* ---- ytc_intake.c: poll, hold, pause ----------------------------- */
-
-void ytc_set_paused(ytc_loop *L, int on);
 
 void ytc_handle_message(ytc_loop *L, rd_kafka_message_t *rkm);
 

@@ -10,15 +10,18 @@
 
 #include <apr_general.h>
 #include <apr_pools.h>
+#include <apr_time.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "ytk_envelope.h"
 #include "ytc_config.h"
 #include "ytc_fetch_limits.h"
 #include "ytc_log.h"
 #include "ytc_loop.h"
 #include "ytc_meta.h"
 #include "ytc_metrics.h"
+#include "ytc_record.h"
 #include "ytc_sink.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -27,6 +30,15 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+/* an APR allocation failed (every pool descends from main's): nothing
+ * more can be stored safely, and nothing uncommitted is lost by stopping */
+static int pool_abort(int rc)
+{
+    (void)rc;
+    fputs("ytkafka-consumer: out of memory\n", stderr);
+    abort();
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -61,14 +73,17 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-/* --parse-watch: run the extractor over saved answers, print the result */
+/* --parse-watch: run the extractor over saved answers and print the
+ * record a live consumer prints for them (ytc_record_make), with one
+ * attempt and no Kafka source; the outcome goes to stderr */
 static int parse_offline(const ytc_config *cfg)
 {
     ytc_http_answer watch, oembed;
     json_object *result = NULL, *pr, *id;
-    char reason[600];
-    const char *vid = cfg->video_id;
+    char reason[600], when[32];
+    const char *vid = cfg->video_id, *text;
     long retry_after;
+    size_t len;
     ytc_outcome out;
 
     memset(&watch, 0, sizeof(watch));
@@ -99,8 +114,8 @@ static int parse_offline(const ytc_config *cfg)
     else {
         oembed.status = 404;
     }
-    pr = ytc_meta_player_response(watch.body, watch.len);
-    if (!vid && pr && json_object_object_get_ex(pr, "videoDetails", &id)
+    pr = vid ? NULL : ytc_meta_player_response(watch.body, watch.len);
+    if (pr && json_object_object_get_ex(pr, "videoDetails", &id)
         && json_object_object_get_ex(id, "videoId", &id)) {
         vid = json_object_get_string(id);
     }
@@ -109,18 +124,12 @@ static int parse_offline(const ytc_config *cfg)
     }
     out = ytc_meta_extract(vid, &watch, &oembed, &result, reason,
                            sizeof(reason), &retry_after);
-    if (!result) {
-        result = json_object_new_object();
-        json_object_object_add(result, "video_id",
-                               json_object_new_string(vid));
-    }
-    json_object_object_add(result, "outcome",
-                           json_object_new_string(ytc_outcome_name(out)));
-    if (reason[0]) {
-        json_object_object_add(result, "reason",
-                               json_object_new_string(reason));
-    }
-    ytc_stdout_line(result);
+    ytk_format_time((int64_t)apr_time_now(), when, sizeof(when));
+    result = ytc_record_make(result, vid, out, reason, 1, when, NULL);
+    text = ytc_record_text(result, &len);
+    ytc_stdout_write(text, len);
+    fprintf(stderr, "outcome: %s%s%s\n", ytc_outcome_name(out),
+            reason[0] ? ": " : "", reason);
     json_object_put(result);
     json_object_put(pr);
     free(watch.body);
@@ -146,7 +155,10 @@ int main(int argc, char **argv)
         return 1;
     }
     atexit(apr_terminate);
-    apr_pool_create(&pool, NULL);
+    if (apr_pool_create_ex(&pool, NULL, pool_abort, NULL) != APR_SUCCESS) {
+        fputs("ytkafka-consumer: out of memory\n", stderr);
+        return 1;
+    }
 
     rc = ytc_config_parse(&cfg, pool, argc, argv);
     if (rc >= 0) {

@@ -112,17 +112,26 @@ static void jtext(json_object *o, char *buf, size_t buflen)
     }
 }
 
-static void put_str(json_object *r, const char *key, const char *v)
+/* @return the string as stored in @a r (for the row), or NULL */
+static const char *put_str(json_object *r, const char *key, const char *v)
 {
-    json_object_object_add(r, key, v ? json_object_new_string(v) : NULL);
+    json_object *s = v ? json_object_new_string(v) : NULL;
+
+    json_object_object_add(r, key, s);
+    return s ? json_object_get_string(s) : NULL;
 }
 
-static void put_int64(json_object *r, const char *key, json_object *src)
+/* @return the number as stored in @a r (for the row), or -1 */
+static int64_t put_int64(json_object *r, const char *key, json_object *src)
 {
     int64_t v;
 
-    json_object_object_add(r, key,
-                           jint64(src, &v) ? json_object_new_int64(v) : NULL);
+    if (!jint64(src, &v)) {
+        json_object_object_add(r, key, NULL);
+        return -1;
+    }
+    json_object_object_add(r, key, json_object_new_int64(v));
+    return v;
 }
 
 static void put_bool(json_object *r, const char *key, json_object *src)
@@ -298,12 +307,39 @@ static int oembed_usable(const ytc_http_answer *a)
     return a && a->status == 200 && a->body && a->len > 0 && a->body[0] == '{';
 }
 
+/* a row says ok, unavailable, or error (a final transient is one) */
+static const char *row_status(ytc_outcome out)
+{
+    return out == YTC_OUT_OK ? "ok"
+         : out == YTC_OUT_UNAVAILABLE ? "unavailable" : "error";
+}
+
+void ytc_meta_row_init(ytc_row *row, const char *video_id, ytc_outcome out)
+{
+    memset(row, 0, sizeof(*row));
+    row->video_id = video_id;
+    row->status = row_status(out);
+    row->duration_seconds = -1;
+    row->view_count = -1;
+}
+
 ytc_outcome ytc_meta_extract(const char *video_id,
                              const ytc_http_answer *watch,
                              const ytc_http_answer *oembed,
                              json_object **result,
                              char *reason, size_t reasonlen,
                              long *retry_after)
+{
+    return ytc_meta_extract_row(video_id, watch, oembed, result, reason,
+                                reasonlen, retry_after, NULL);
+}
+
+static ytc_outcome extract(const char *video_id,
+                           const ytc_http_answer *watch,
+                           const ytc_http_answer *oembed,
+                           json_object **result,
+                           char *reason, size_t reasonlen,
+                           long *retry_after, ytc_row *row)
 {
     json_object *pr = NULL, *oe = NULL, *vd, *mf, *ps, *r, *sd, *formats;
     const char *pstatus, *vid;
@@ -426,30 +462,31 @@ ytc_outcome ytc_meta_extract(const char *video_id,
     r = json_object_new_object();
     put_str(r, "video_id", video_id);
     put_str(r, "status", out == YTC_OUT_OK ? "ok" : "unavailable");
-    put_str(r, "title", first_str(jstr(jget(vd, "title", NULL)),
-                                  jstr(jget(oe, "title", NULL))));
-    if (!jstr(jget(vd, "title", NULL)) && !jstr(jget(oe, "title", NULL))) {
+    row->title = put_str(r, "title",
+                         first_str(jstr(jget(vd, "title", NULL)),
+                                   jstr(jget(oe, "title", NULL))));
+    if (!row->title) {
         jtext(jget(mf, "title", NULL), buf, sizeof(buf));
         if (buf[0]) {
-            put_str(r, "title", buf);
+            row->title = put_str(r, "title", buf);
         }
     }
-    put_str(r, "author_name",
-            first_str(jstr(jget(oe, "author_name", NULL)),
-                      first_str(jstr(jget(vd, "author", NULL)),
-                                jstr(jget(mf, "ownerChannelName", NULL)))));
+    row->author_name = put_str(r, "author_name",
+        first_str(jstr(jget(oe, "author_name", NULL)),
+                  first_str(jstr(jget(vd, "author", NULL)),
+                            jstr(jget(mf, "ownerChannelName", NULL)))));
     put_str(r, "author_url",
             first_str(jstr(jget(oe, "author_url", NULL)),
                       jstr(jget(mf, "ownerProfileUrl", NULL))));
-    put_str(r, "channel_id",
-            first_str(jstr(jget(vd, "channelId", NULL)),
-                      jstr(jget(mf, "externalChannelId", NULL))));
-    put_int64(r, "duration_seconds",
-              jget(vd, "lengthSeconds", NULL) ? jget(vd, "lengthSeconds", NULL)
-                                              : jget(mf, "lengthSeconds", NULL));
-    put_int64(r, "view_count",
-              jget(vd, "viewCount", NULL) ? jget(vd, "viewCount", NULL)
-                                          : jget(mf, "viewCount", NULL));
+    row->channel_id = put_str(r, "channel_id",
+        first_str(jstr(jget(vd, "channelId", NULL)),
+                  jstr(jget(mf, "externalChannelId", NULL))));
+    row->duration_seconds = put_int64(r, "duration_seconds",
+        jget(vd, "lengthSeconds", NULL) ? jget(vd, "lengthSeconds", NULL)
+                                        : jget(mf, "lengthSeconds", NULL));
+    row->view_count = put_int64(r, "view_count",
+        jget(vd, "viewCount", NULL) ? jget(vd, "viewCount", NULL)
+                                    : jget(mf, "viewCount", NULL));
     json_object_object_add(r, "keywords",
                            keywords(jget(vd, "keywords", NULL)));
     if (jstr(jget(vd, "shortDescription", NULL))) {
@@ -459,7 +496,8 @@ ytc_outcome ytc_meta_extract(const char *video_id,
         jtext(jget(mf, "description", NULL), buf, sizeof(buf));
         put_str(r, "description", buf[0] ? buf : NULL);
     }
-    put_str(r, "publish_date", jstr(jget(mf, "publishDate", NULL)));
+    row->publish_date = put_str(r, "publish_date",
+                                jstr(jget(mf, "publishDate", NULL)));
     put_str(r, "upload_date", jstr(jget(mf, "uploadDate", NULL)));
     put_str(r, "category", jstr(jget(mf, "category", NULL)));
     put_bool(r, "is_live", jget(vd, "isLiveContent", NULL));
@@ -500,5 +538,25 @@ ytc_outcome ytc_meta_extract(const char *video_id,
 leave:
     json_object_put(pr);
     json_object_put(oe);
+    return out;
+}
+
+ytc_outcome ytc_meta_extract_row(const char *video_id,
+                                 const ytc_http_answer *watch,
+                                 const ytc_http_answer *oembed,
+                                 json_object **result,
+                                 char *reason, size_t reasonlen,
+                                 long *retry_after, ytc_row *row)
+{
+    ytc_row scratch;
+    ytc_outcome out;
+
+    if (!row) {
+        row = &scratch;
+    }
+    ytc_meta_row_init(row, video_id, YTC_OUT_ERROR);
+    out = extract(video_id, watch, oembed, result, reason, reasonlen,
+                  retry_after, row);
+    row->status = row_status(out);
     return out;
 }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <json-c/json.h>
 
+#include "ytc_row.h"
+
 /** What one attempt at a video came to. */
 typedef enum {
     YTC_OUT_OK = 0,       /**< metadata extracted */
@@ -158,5 +160,28 @@ ytc_outcome ytc_meta_extract(const char *video_id,
                              json_object **result,
                              char *reason, size_t reasonlen,
                              long *retry_after);
+
+/**
+ * As ytc_meta_extract(), filling the columns of @a row as the values are
+ * put into the result (never read back out of it): video_id (@a video_id
+ * itself), status ("ok", "unavailable", or "error" for every other
+ * outcome), title, author_name, channel_id, duration_seconds, view_count,
+ * publish_date. The strings point into *result and live as long as it
+ * does (the record's own members, ytc_record_make(), never replace them).
+ * metadata_json, attempts, last_error and now are the caller's.
+ * @param row may be NULL
+ */
+ytc_outcome ytc_meta_extract_row(const char *video_id,
+                                 const ytc_http_answer *watch,
+                                 const ytc_http_answer *oembed,
+                                 json_object **result,
+                                 char *reason, size_t reasonlen,
+                                 long *retry_after, ytc_row *row);
+
+/**
+ * The row of a video with no extracted columns: @a video_id, the status
+ * of @a out (see ytc_meta_extract_row()), every column unknown.
+ */
+void ytc_meta_row_init(ytc_row *row, const char *video_id, ytc_outcome out);
 
 #endif /* YTC_META_H */

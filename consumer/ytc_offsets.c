@@ -28,8 +28,11 @@ ytc_part *ytc_part_get(ytc_loop *L, const char *topic, int32_t partition)
     if (p) {
         return p;
     }
-    p = calloc(1, sizeof(*p));
-    p->topic = strdup(topic);
+    if (!(p = calloc(1, sizeof(*p))) || !(p->topic = strdup(topic))) {
+        free(p);
+        ytc_offsets_freeze(L, "a partition");
+        return NULL;
+    }
     p->partition = partition;
     p->store_offset = -1;
     p->next = L->parts;
@@ -51,6 +54,19 @@ void ytc_unlink_part(ytc_part **list, ytc_part *p)
             return;
         }
     }
+}
+
+void ytc_part_push(ytc_loop *L, ytc_part *p, ytc_msg *m)
+{
+    m->next = NULL;
+    if (p->tail) {
+        p->tail->next = m;
+    }
+    else {
+        p->head = m;
+    }
+    p->tail = m;
+    L->msgs++;
 }
 
 void ytc_msg_free(ytc_loop *L, ytc_msg *m)
@@ -86,9 +102,13 @@ void ytc_flush_offsets(ytc_loop *L)
     rd_kafka_resp_err_t err;
     ytc_part *p;
 
+    if (L->frozen) {
+        return;
+    }
     for (p = L->parts; p; p = p->next) {
         if (p->dirty && p->store_offset >= 0) {
             if (!list) {
+                /* librdkafka's allocations abort rather than fail */
                 list = rd_kafka_topic_partition_list_new(8);
             }
             rd_kafka_topic_partition_list_add(list, p->topic, p->partition)
@@ -161,4 +181,14 @@ void ytc_commit_sync(ytc_loop *L, const char *why)
     else {
         ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(00406) "committed (%s)", why);
     }
+}
+
+void ytc_offsets_freeze(ytc_loop *L, const char *what)
+{
+    if (!L->frozen) {
+        ytc_log(YTC_LOG_ERR, YTC_LOGNO(01100) "out of memory (%s): storing "
+                "no further offset; stopping", what);
+    }
+    L->frozen = 1;
+    L->fatal = 1;
 }

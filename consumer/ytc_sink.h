@@ -15,24 +15,9 @@
 #include <json-c/json.h>
 
 #include "ytc_config.h"
+#include "ytc_row.h"
 
 typedef struct ytc_db ytc_db;
-
-/** One row of table `videos`. NULL/negative members are stored as NULL. */
-typedef struct {
-    const char *video_id;
-    const char *status;         /**< ok, unavailable, error */
-    const char *title;
-    const char *author_name;
-    const char *channel_id;
-    int64_t duration_seconds;   /**< -1: unknown */
-    int64_t view_count;         /**< -1: unknown */
-    const char *publish_date;
-    const char *metadata_json;
-    int attempts;               /**< added to the stored count */
-    const char *last_error;
-    const char *now;            /**< RFC 3339 */
-} ytc_row;
 
 /**
  * Open the database named by @a dsn ("sqlite3:PATH", "pgsql:CONNINFO"),

@@ -134,11 +134,18 @@ class FakeYouTube:
             self.counts = {}
 
     # -- raw pages and request timing (extractor and --max-rps tests) -------
-    def set_raw(self, vid, body):
-        """Serve `body` (bytes) as vid's watch page, whatever it holds."""
+    def set_raw(self, vid, body, oembed=None):
+        """Serve `body` (bytes) as vid's watch page, whatever it holds;
+        `oembed`, if given, is the (status, body) of its /oembed answer
+        (otherwise the generated oEmbed of the video)."""
         with self.lock:
             self.raw_pages = getattr(self, "raw_pages", {})
             self.raw_pages[vid] = body
+            self.raw_oembeds = getattr(self, "raw_oembeds", {})
+            if oembed is None:
+                self.raw_oembeds.pop(vid, None)
+            else:
+                self.raw_oembeds[vid] = oembed
         self.set(vid, mode="raw")
 
     def raw_page(self, vid):
@@ -271,6 +278,10 @@ class FakeYouTube:
             def _answer(self, vid, kind, mode, m, served):
                 if mode == "raw" and kind == "watch":
                     return self._send(200, fake.raw_page(vid))
+                if mode == "raw" and vid in getattr(fake, "raw_oembeds", {}):
+                    status, body = fake.raw_oembeds[vid]
+                    return self._send(status, body, "application/json"
+                                      if status == 200 else "text/plain")
                 if mode == "hang":
                     time.sleep(30)
                     return self._send(504, b"", "text/plain")

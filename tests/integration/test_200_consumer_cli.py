@@ -1,6 +1,7 @@
 """ytkafka-consumer without Kafka: command line, config file, environment,
 and the extractor over generated watch pages (--parse-watch)."""
 import json
+import re
 import os
 import subprocess
 import sys
@@ -120,6 +121,13 @@ def pages(tmp_path_factory):
     return d, v
 
 
+def outcome(r):
+    """--parse-watch prints the live record on stdout, its outcome on stderr"""
+    lines = [x for x in r.stderr.splitlines() if x.startswith("outcome: ")]
+    assert len(lines) == 1, r.stderr
+    return lines[0][len("outcome: "):].split(":")[0]
+
+
 def parse(pages, kind, oembed=True):
     d, _ = pages
     args = ["--parse-watch", str(d / ("%s.html" % kind)), "--video-id", VID]
@@ -127,7 +135,10 @@ def parse(pages, kind, oembed=True):
         args += ["--parse-oembed", str(d / "oembed.json")]
     r = run(*args)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    assert r.stdout.count("\n") == 1
+    d = json.loads(r.stdout)
+    d["outcome"] = outcome(r)
+    return d
 
 
 @pytest.mark.parametrize("kind", ["ok", "tricky", "cipher"])
@@ -190,20 +201,50 @@ def test_unavailable_pages(pages, kind, reason):
 ])
 def test_transient_pages(pages, kind, reason):
     d = parse(pages, kind)
-    assert d["outcome"] == "transient"
-    assert reason in d["reason"]
+    # the record a live consumer prints when the attempts are used up
+    assert d["outcome"] == "transient" and d["status"] == "error"
+    assert reason in d["error"] and "reason" not in d
+    assert d["attempts"] == 1 and d["source"] is None
 
 
-def test_reference_shapes_if_present():
-    """The shared reference captures, when the workspace has them."""
-    ref = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))), "shared", "testdata", "youtube")
-    if not os.path.isdir(ref):
-        pytest.skip("no shared reference data")
+def test_captured_shapes():
+    """Captured answers (tests/fixtures/youtube); the id from the page."""
+    ref = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "fixtures", "youtube")
     r = run("--parse-watch", os.path.join(ref, "watch-ok-tricky.html"))
     d = json.loads(r.stdout)
-    assert d["outcome"] == "ok" and d["video_id"] == "QRS8MkLhQmM"
+    assert outcome(r) == "ok" and d["video_id"] == "QRS8MkLhQmM"
     assert d["duration_seconds"] == 97 and d["view_count"] == 1739256
     r = run("--parse-watch", os.path.join(ref, "watch-private.html"),
             "--video-id", "m8uHb5jIGN8")
     assert json.loads(r.stdout)["reason"] == "Private video"
+
+
+# ---- ytc_loop_create's error paths ---------------------------------------
+
+@pytest.mark.parametrize("prop, refused_by, made", [
+    # the consumer refuses it (fetch.* never reaches the producer): the
+    # database, the fetcher and the producer were made before
+    ("fetch.max.bytes=1000", "YTC00424: consumer: `fetch.max.bytes`", ["producer-1"]),
+    # the producer refuses it: the database and the fetcher were made
+    ("acks=1", "YTC00423: producer: `acks` must be set to `all`", []),
+])
+def test_create_error_frees_what_was_made(tmp_path, prop, refused_by, made):
+    """Under the ASan build (YTK_ASAN_BUILD_DIR) with LeakSanitizer: exit
+    1 naming the property, no sanitizer report, every Kafka client made is
+    destroyed (librdkafka's own "Terminating instance"; LeakSanitizer
+    cannot see a client whose threads still run) and the database closed
+    (SQLite removes its -wal and -shm files only when the last connection
+    closes)."""
+    db = tmp_path / "v.db"
+    r = run("-v", "-b", "127.0.0.1:1", "-t", "t", "--db", "sqlite3:%s" % db,
+            "-X", prop, "-X", "debug=generic",
+            env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0"}, timeout=60)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert refused_by in r.stderr
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr
+    for client in made:
+        assert re.search(r"%s: DESTROY: .*Terminating instance" % client, r.stderr), \
+            r.stderr[-3000:]
+    assert db.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.db"]
