@@ -171,10 +171,14 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
                                ? "reason" : "error",
                                json_object_new_string(reason));
     }
-    json_object_object_add(result, "attempts",
-                           json_object_new_int(j->attempts));
-    json_object_object_add(result, "fetched_at",
-                           json_object_new_string(when));
+    if (!j->reused) {
+        /* a reused stored row keeps when and in how many tries it was
+         * fetched */
+        json_object_object_add(result, "attempts",
+                               json_object_new_int(j->attempts));
+        json_object_object_add(result, "fetched_at",
+                               json_object_new_string(when));
+    }
     add_source(result, m);
     text = json_object_to_json_string_length(
         result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -193,7 +197,10 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
     row.attempts = j->attempts;
     row.last_error = (out == YTC_OUT_OK) ? NULL : reason;
     row.now = when;
-    db_failed = !j->db_skip && ytc_db_upsert(L->db, &row) != 0;
+    /* row_stored: one upsert served a coalesced group, or the row was
+     * reused as stored (its updated_at untouched) */
+    db_failed = !j->db_skip && !j->row_stored
+                && ytc_db_upsert(L->db, &row) != 0;
     if (db_failed) {
         /* the database is out (or refuses this row): keep the result, the
          * message stays unfinished; nothing else is written yet */
