@@ -300,7 +300,10 @@ static int do_lookup(ytc_db *db, apr_pool_t *p, const char **args,
     apr_dbd_row_t *row = NULL;
     int rv, found = 0;
 
-    rv = apr_dbd_pselect(db->driver, p, db->handle, &res, db->lookup, 0, 2,
+    /* random access (1): the whole answer at once, its status checked;
+     * apr_dbd_pgsql's sequential mode reports a dead connection as "no
+     * rows", which would turn an outage into a fetch */
+    rv = apr_dbd_pselect(db->driver, p, db->handle, &res, db->lookup, 1, 2,
                          args);
     if (rv != 0) {
         *err = apr_dbd_error(db->driver, db->handle, rv);
