@@ -364,7 +364,7 @@ int ytc_db_lookup(ytc_db *db, const char *video_id, const char *since,
             rc = do_lookup(db, p, args, out, &err);
         }
         if (rc < 0) {
-            ytc_log(YTC_LOG_ERR, YTC_LOGNO(01052) "database %s: lookup of "
+            ytc_log(YTC_LOG_WARN, YTC_LOGNO(01052) "database %s: lookup of "
                     "%s failed: %s", db->driver_name, video_id,
                     err ? err : "not connected");
         }
