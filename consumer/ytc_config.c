@@ -28,7 +28,8 @@ enum {
     OPT_PARSE_OEMBED,
     OPT_VIDEO_ID,
     OPT_MAX_RPS,
-    OPT_METRICS
+    OPT_METRICS,
+    OPT_REFRESH_AFTER
 };
 
 static const char short_opts[] = "b:G:t:X:F:c:evqhV";
@@ -60,6 +61,7 @@ static const struct option long_opts[] = {
     { "video-id",         required_argument, NULL, OPT_VIDEO_ID },
     { "max-rps",          required_argument, NULL, OPT_MAX_RPS },
     { "metrics",          required_argument, NULL, OPT_METRICS },
+    { "refresh-after",    required_argument, NULL, OPT_REFRESH_AFTER },
     { NULL, 0, NULL, 0 }
 };
 
@@ -89,6 +91,9 @@ static void usage(FILE *out)
 "      --http-timeout MS         timeout of one HTTP request [15000]\n"
 "      --max-rps N               at most N requests a second to YouTube,\n"
 "                                0 = no cap [0] (YTK_MAX_RPS)\n"
+"      --refresh-after SECONDS   reuse a stored ok/unavailable row younger\n"
+"                                than this instead of fetching, 0 = always\n"
+"                                fetch [3600]         (YTK_REFRESH_AFTER)\n"
 "Running:\n"
 "      --shutdown-timeout MS     grace for in-flight work on SIGTERM [10000]\n"
 "      --metrics ADDR:PORT       Prometheus /metrics here, e.g. 127.0.0.1:9464,\n"
@@ -243,7 +248,7 @@ static int env_int(const char *name, long lo, long hi, int *out)
 int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
 {
     int c, verbosity = YTC_LOG_INFO;
-    int set_conc = 0, set_att = 0, set_rps = 0;
+    int set_conc = 0, set_att = 0, set_rps = 0, set_refresh = 0;
     long n;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -255,6 +260,7 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
     cfg->backoff_max_ms = 60000;
     cfg->http_timeout_ms = 15000;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->refresh_after = 3600;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
@@ -372,6 +378,15 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
         case OPT_METRICS:
             cfg->metrics = optarg;
             break;
+        case OPT_REFRESH_AFTER:
+            if (!parse_int(optarg, 0, 100L * 365 * 86400, &n)) {
+                return bad_usage("--refresh-after: expected seconds "
+                                 "0..%ld, got '%s'", 100L * 365 * 86400,
+                                 optarg);
+            }
+            cfg->refresh_after = (int)n;
+            set_refresh = 1;
+            break;
         default:
             fputs("Try 'ytkafka-consumer --help'.\n", stderr);
             return 1;
@@ -424,7 +439,10 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
         || (!set_att
             && !env_int("YTK_MAX_ATTEMPTS", 1, 1000, &cfg->max_attempts))
         || (!set_rps
-            && !env_int("YTK_MAX_RPS", 0, 100000, &cfg->max_rps))) {
+            && !env_int("YTK_MAX_RPS", 0, 100000, &cfg->max_rps))
+        || (!set_refresh
+            && !env_int("YTK_REFRESH_AFTER", 0, 100L * 365 * 86400,
+                        &cfg->refresh_after))) {
         return 1;
     }
 

@@ -42,6 +42,8 @@ typedef struct {
     const char *parse_oembed;     /**< --parse-oembed FILE (offline) */
     const char *video_id;         /**< --video-id for the offline parse */
     const char *metrics;          /**< --metrics ADDR:PORT, YTK_METRICS, or NULL */
+    int refresh_after;            /**< --refresh-after: seconds a stored
+                                       ok/unavailable row is reused, 0 = off */
 } ytc_config;
 
 /**

@@ -118,14 +118,26 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
 {
     ytc_msg *m = j->msg;
     ytc_source src = { m->part->topic, m->part->partition, m->offset };
-    char when[32];
+    char when[40];
     const char *text;
     size_t len;
     ytc_row row;
-    int db_failed;
+    int db_failed, attempts = j->attempts;
 
     ytc_now_string(when);
-    result = ytc_record_make(result, j->video_id, out, reason, j->attempts,
+    if (j->reused && result) {
+        /* a reused stored row keeps when and in how many tries it was
+         * fetched (copied: the record replaces those members) */
+        json_object *v;
+
+        if (json_object_object_get_ex(result, "attempts", &v)) {
+            attempts = json_object_get_int(v);
+        }
+        if (json_object_object_get_ex(result, "fetched_at", &v)) {
+            snprintf(when, sizeof(when), "%s", json_object_get_string(v));
+        }
+    }
+    result = ytc_record_make(result, j->video_id, out, reason, attempts,
                              when, &src);
     text = ytc_record_text(result, &len);
 
@@ -139,7 +151,10 @@ int ytc_job_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
     row.attempts = j->attempts;
     row.last_error = (out == YTC_OUT_OK) ? NULL : reason;
     row.now = when;
-    db_failed = !j->db_skip && ytc_db_upsert(L->db, &row) != 0;
+    /* row_stored: one upsert served a coalesced group, or the row was
+     * reused as stored (its updated_at untouched) */
+    db_failed = !j->db_skip && !j->row_stored
+                && ytc_db_upsert(L->db, &row) != 0;
     if (db_failed) {
         /* the database is out (or refuses this row): keep the result, the
          * message stays unfinished; nothing else is written yet */

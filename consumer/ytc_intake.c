@@ -217,7 +217,7 @@ void ytc_handle_message(ytc_loop *L, rd_kafka_message_t *rkm)
         }
         memcpy(seen[nseen++], id, sizeof(id));
         if (!L->cfg->no_fetch) {
-            ytc_job_enqueue(L, ytc_job_new(L, m, id));
+            ytc_job_submit(L, m, id);
         }
     }
 

@@ -12,6 +12,7 @@
 
 void ytc_job_free(ytc_loop *L, ytc_job *j)
 {
+    ytc_coalesce_forget(L, j);
     if (j->prev_all) {
         j->prev_all->next_all = j->next_all;
     }
@@ -157,10 +158,24 @@ static ytc_job *db_pop(ytc_loop *L)
     return j;
 }
 
+void ytc_job_db_hold(ytc_loop *L, ytc_job *j)
+{
+    db_hold(L, j);
+}
+
+void ytc_job_finish(ytc_loop *L, ytc_job *j)
+{
+    job_finish(L, j);
+}
+
 static int db_emit_again(ytc_loop *L, ytc_job *j)
 {
     json_object *result = j->result;
 
+    if (j->lookup) {
+        /* the stored-row lookup waited for the database */
+        return ytc_lookup_again(L, j);
+    }
     j->result = NULL;
     if (ytc_job_emit(L, j, j->out, result, j->last_error) != 0) {
         return -1;
@@ -281,11 +296,8 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
         L->backoff = j;
         return;
     }
-    if (ytc_job_emit(L, j, out, result, reason) != 0) {
-        db_hold(L, j);
-        return;
-    }
-    job_finish(L, j);
+    /* this job and every job attached to its fetch */
+    ytc_group_emit(L, j, out, result, reason);
 }
 
 static void on_watch(void *baton, ytc_http_answer *a)

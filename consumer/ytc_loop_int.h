@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include <apr_hash.h>
 #include <apr_time.h>
 #include <json-c/json.h>
 #include <librdkafka/rdkafka.h>
@@ -80,6 +81,14 @@ struct ytc_job {
     ytc_job *next;          /* ready queue or backoff list */
     ytc_job *prev_all, *next_all;
     char last_error[600];
+    /* coalescing (ytc_coalesce.c): one fetch per video in flight */
+    ytc_job *leader;        /* the job fetching for this one, or NULL */
+    ytc_job *followers;     /* jobs waiting on this one's fetch (->next) */
+    int nfollowers;
+    int registered;         /* this job is the video's leader */
+    int lookup;             /* its stored-row lookup waits for the db */
+    int reused;             /* the result is the stored row's */
+    int row_stored;         /* the row is stored already: no upsert */
 };
 
 struct ytc_loop {
@@ -115,6 +124,7 @@ struct ytc_loop {
     ytc_breaker kp;         /* results and DLQ records being stored */
     ytc_prod *prod_retry;   /* records to produce again */
     long prod_inflight;     /* records awaiting their delivery report */
+    apr_hash_t *inflight;   /* video id -> leader job (ytc_coalesce.c) */
 };
 
 /* ---- ytc_offsets.c: partitions and in-order offsets -------------- */
@@ -194,6 +204,42 @@ void ytc_db_retry_due(ytc_loop *L);
 int ytc_outage(const ytc_loop *L);
 
 void ytc_job_start(ytc_loop *L, ytc_job *j);
+
+/**
+ * Hold @a j until the database answers again (its result, or its stored-row
+ * lookup, waits in the database queue; counted by the database breaker).
+ */
+void ytc_job_db_hold(ytc_loop *L, ytc_job *j);
+
+/** Free @a j and release its message (the job is done). */
+void ytc_job_finish(ytc_loop *L, ytc_job *j);
+
+/* ---- ytc_coalesce.c: one fetch per video, stored rows reused ----- */
+
+/**
+ * A job for video @a id of message @a m: attached to the job already
+ * fetching that video if there is one; otherwise answered from a stored
+ * row younger than --refresh-after, or queued to fetch.
+ */
+void ytc_job_submit(ytc_loop *L, ytc_msg *m, const char *id);
+
+/**
+ * The final word on @a j's video, for @a j and every job attached to it:
+ * each gets its stdout line, results record (and DLQ record) as if it had
+ * fetched; the row is upserted once for all. Jobs whose row cannot be
+ * stored wait for the database.
+ */
+void ytc_group_emit(ytc_loop *L, ytc_job *j, ytc_outcome out,
+                    json_object *result, const char *reason);
+
+/** @a j is freed: forget it as a leader, free the jobs attached to it. */
+void ytc_coalesce_forget(ytc_loop *L, ytc_job *j);
+
+/**
+ * The database answers again: run @a j's stored-row lookup.
+ * @return 0 (done: answered or queued to fetch) or -1 (still failing)
+ */
+int ytc_lookup_again(ytc_loop *L, ytc_job *j);
 
 /* ---- ytc_emit.c: stdout line, row, results record, DLQ record ---- */
 

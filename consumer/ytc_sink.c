@@ -1,5 +1,6 @@
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_dbd.h>
@@ -15,6 +16,7 @@ struct ytc_db {
     const apr_dbd_driver_t *driver;
     apr_dbd_t *handle;
     apr_dbd_prepared_t *upsert;
+    apr_dbd_prepared_t *lookup;
     const char *driver_name;
     const char *params;
     int is_sqlite;
@@ -43,6 +45,14 @@ static const char UPSERT_SQL[] =
     " attempts = videos.attempts + excluded.attempts,"
     " last_error = excluded.last_error,"
     " updated_at = excluded.updated_at";
+
+/* --refresh-after: a stored answer young enough to reuse. RFC 3339 UTC
+ * text compares in time order, so the age test is a string comparison
+ * the same on both databases. */
+static const char LOOKUP_SQL[] =
+    "SELECT status, metadata_json, updated_at FROM videos"
+    " WHERE video_id = %s AND status IN ('ok', 'unavailable')"
+    " AND updated_at >= %s";
 
 static int run_pragma(ytc_db *db, apr_pool_t *p, const char *sql,
                       int quiet)
@@ -124,6 +134,7 @@ static int connect_db(ytc_db *db, int quiet)
 
     db->handle = NULL;
     db->upsert = NULL;
+    db->lookup = NULL;
     if (apr_dbd_open_ex(db->driver, db->pool, db->params, &db->handle, &err)
         != APR_SUCCESS) {
         ytc_log(quiet ? YTC_LOG_DEBUG : YTC_LOG_ERR, YTC_LOGNO(00302)
@@ -148,6 +159,13 @@ static int connect_db(ytc_db *db, int quiet)
                          &db->upsert);
     if (rv != 0) {
         ytc_log(YTC_LOG_ERR, YTC_LOGNO(00304) "database %s: prepare: %s",
+                db->driver_name, apr_dbd_error(db->driver, db->handle, rv));
+        goto fail;
+    }
+    rv = apr_dbd_prepare(db->driver, db->pool, db->handle, LOOKUP_SQL, NULL,
+                         &db->lookup);
+    if (rv != 0) {
+        ytc_log(YTC_LOG_ERR, YTC_LOGNO(01050) "database %s: prepare: %s",
                 db->driver_name, apr_dbd_error(db->driver, db->handle, rv));
         goto fail;
     }
@@ -268,6 +286,86 @@ int ytc_db_upsert(ytc_db *db, const ytc_row *row)
         if (rc != 0) {
             ytc_log(YTC_LOG_ERR, YTC_LOGNO(00309) "database %s: upsert of %s "
                     "failed: %s", db->driver_name, row->video_id,
+                    err ? err : "not connected");
+        }
+    }
+    apr_pool_destroy(p);
+    return rc;
+}
+
+static int do_lookup(ytc_db *db, apr_pool_t *p, const char **args,
+                     ytc_stored *out, const char **err)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row = NULL;
+    int rv, found = 0;
+
+    /* random access (1): the whole answer at once, its status checked;
+     * apr_dbd_pgsql's sequential mode reports a dead connection as "no
+     * rows", which would turn an outage into a fetch */
+    rv = apr_dbd_pselect(db->driver, p, db->handle, &res, db->lookup, 1, 2,
+                         args);
+    if (rv != 0) {
+        *err = apr_dbd_error(db->driver, db->handle, rv);
+        return -1;
+    }
+    /* read every row (one at most: video_id is the key), so the
+     * statement is reset for the next lookup */
+    while ((rv = apr_dbd_get_row(db->driver, p, res, &row, -1)) == 0) {
+        const char *st = apr_dbd_get_entry(db->driver, row, 0);
+        const char *js = apr_dbd_get_entry(db->driver, row, 1);
+        const char *up = apr_dbd_get_entry(db->driver, row, 2);
+        if (found || !st || !js || !*js) {
+            continue;
+        }
+        if (!(out->metadata_json = strdup(js))) {
+            continue;
+        }
+        snprintf(out->status, sizeof(out->status), "%s", st);
+        snprintf(out->updated_at, sizeof(out->updated_at), "%s",
+                 up ? up : "");
+        found = 1;
+    }
+    if (rv > 0) {
+        /* -1 is the end of the rows; anything else is an error */
+        free(out->metadata_json);
+        out->metadata_json = NULL;
+        *err = apr_dbd_error(db->driver, db->handle, rv);
+        return -1;
+    }
+    return found;
+}
+
+int ytc_db_lookup(ytc_db *db, const char *video_id, const char *since,
+                  ytc_stored *out)
+{
+    const char *args[2], *err = NULL;
+    apr_pool_t *p;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!db) {
+        return 0;
+    }
+    apr_pool_create(&p, db->pool);
+    args[0] = video_id;
+    args[1] = since;
+    rc = db->handle ? do_lookup(db, p, args, out, &err) : -1;
+    if (rc < 0) {
+        ytc_log(YTC_LOG_WARN, YTC_LOGNO(01051) "database %s: lookup of %s "
+                "failed (%s); reconnecting", db->driver_name, video_id,
+                err ? err : "not connected");
+        if (db->handle) {
+            apr_dbd_close(db->driver, db->handle);
+            db->handle = NULL;
+        }
+        err = NULL;
+        if (connect_db(db, 0) == 0) {
+            rc = do_lookup(db, p, args, out, &err);
+        }
+        if (rc < 0) {
+            ytc_log(YTC_LOG_WARN, YTC_LOGNO(01052) "database %s: lookup of "
+                    "%s failed: %s", db->driver_name, video_id,
                     err ? err : "not connected");
         }
     }

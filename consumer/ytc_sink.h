@@ -29,6 +29,23 @@ int ytc_db_open(ytc_db **db, const char *dsn, apr_pool_t *p);
 /** Upsert @a row; reconnects once if the connection was lost. 0 or -1. */
 int ytc_db_upsert(ytc_db *db, const ytc_row *row);
 
+/** A stored row reused instead of a fetch (ytc_db_lookup). */
+typedef struct {
+    char status[16];            /**< ok or unavailable */
+    char updated_at[40];
+    char *metadata_json;        /**< malloc'd: free() it */
+} ytc_stored;
+
+/**
+ * Look up the row of @a video_id if its status is `ok` or `unavailable`
+ * and its `updated_at` is at or after @a since (RFC 3339, as stored).
+ * Reconnects once if the connection was lost, like ytc_db_upsert().
+ * @return 1 (found, @a out filled), 0 (no such row) or -1 (the database
+ *         failed: an outage, never "not found")
+ */
+int ytc_db_lookup(ytc_db *db, const char *video_id, const char *since,
+                  ytc_stored *out);
+
 /** Is the connection alive (no database counts as alive)? 0 or -1. */
 int ytc_db_ping(ytc_db *db);
 

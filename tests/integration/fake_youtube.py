@@ -68,6 +68,7 @@ class FakeYouTube:
         self.lock = threading.Lock()
         self.counts = {}
         self._cache = {}
+        self.gates = {}   # vid -> threading.Event: answers wait for it
         self._template = None
         if template:
             # one page for every id: the benchmark must not measure Python
@@ -147,6 +148,23 @@ class FakeYouTube:
             else:
                 self.raw_oembeds[vid] = oembed
         self.set(vid, mode="raw")
+
+    def hold(self, vid):
+        """Requests for vid are counted at once but answered only after
+        release(vid) (or 120 s): a fetch stays in flight as long as a test
+        needs, without a timing guess."""
+        with self.lock:
+            self.gates[vid] = threading.Event()
+
+    def release(self, vid):
+        with self.lock:
+            gate = self.gates.pop(vid, None)
+        if gate is not None:
+            gate.set()
+
+    def count(self, vid, path):
+        """How many requests for vid this path (/watch, /oembed) got."""
+        return len(self.requests_for(vid, path))
 
     def raw_page(self, vid):
         with self.lock:
@@ -270,6 +288,9 @@ class FakeYouTube:
                         m["served"] += 1
                     served = m["served"]
                     mode = m["mode"]
+                    gate = fake.gates.get(vid)
+                if gate is not None:
+                    gate.wait(120)
                 delay = m["latency"] if m["latency"] is not None else fake.latency
                 if delay:
                     time.sleep(delay)

@@ -35,7 +35,8 @@ def test_same_rows_on_sqlite_and_postgresql(kafka, fake_yt, postgres, consumer_f
                     view_count=2 ** 62)
 
     set_modes()
-    # v[0] twice: the second is an update of the same row
+    # v[0] twice: one row; the second message shares the first one's fetch
+    # (coalesced) or reuses its young row (--refresh-after), never fetches
     kafka.produce(topic, ["https://youtu.be/%s" % x for x in v + [v[0]]])
     sqlite_db = str(tmp_path / "v.db")
     pg_dsn = postgres.new_db("dbs_" + topic[-10:].replace("-", "_"))
@@ -60,7 +61,9 @@ def test_same_rows_on_sqlite_and_postgresql(kafka, fake_yt, postgres, consumer_f
             else:
                 assert x.get(k) == y.get(k), (x["video_id"], k)
     by = {r["video_id"]: r for r in a}
-    assert by[v[0]]["attempts"] == 2            # two deliveries, one row
+    assert by[v[0]]["attempts"] == 1            # two deliveries, one fetch, one row
+    # one watch page per run (SQLite, then PostgreSQL), not per message
+    assert len(fake_yt.requests_for(v[0], "/watch")) == 2
     assert by[v[0]]["first_seen_at"] <= by[v[0]]["updated_at"]
     assert by[v[1]]["status"] == "unavailable"
     assert by[v[2]]["status"] == "unavailable"
@@ -78,8 +81,9 @@ def test_error_does_not_overwrite_a_stored_result(kafka, fake_yt, consumer_facto
     vid = ytfixtures.video_id(0, "keep")
     db = str(tmp_path / "v.db")
     kafka.produce(topic, ["https://youtu.be/%s" % vid])
+    # --refresh-after 0: the second message fetches again (and fails)
     args = consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
-                         extra=["--max-attempts", "2", "-e"])
+                         extra=["--max-attempts", "2", "-e", "--refresh-after", "0"])
     assert consumer_factory(args, name="one").wait(60) == 0
     fake_yt.set(vid, "500")
     kafka.produce(topic, ["https://youtu.be/%s" % vid])
