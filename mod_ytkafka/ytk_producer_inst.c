@@ -14,7 +14,9 @@
 #include "ytk_private.h"
 #include "ytk_config.h"
 #include "ytk_producer_inst.h"
+#include "ytk_errors.h"
 #include "ytk_status.h"
+#include "ytk_waiter.h"
 
 /* How often the poller wakes without events, and probes brokers when
  * librdkafka said all are down. */
@@ -47,7 +49,7 @@ static const char *message_request_id(const rd_kafka_message_t *m,
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                       void *opaque)
 {
-    ytk_producer_t *p = ((ytk_inst *)opaque)->p;
+    struct ytk_producer *p = ((ytk_inst *)opaque)->p;
 
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ytk_status_delivered();
@@ -91,7 +93,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason,
                      void *opaque)
 {
     ytk_inst *in = opaque;
-    ytk_producer_t *p = in->p;
+    struct ytk_producer *p = in->p;
 
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         if (!YTK_LOAD(p->down)) {
@@ -128,7 +130,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
     ytk_inst *in = rd_kafka_opaque(rk);
-    ytk_producer_t *p = in ? in->p : NULL;
+    struct ytk_producer *p = in ? in->p : NULL;
 
     /* syslog and APLOG levels share their numbers. */
     if (level < APLOG_EMERG) {
@@ -144,7 +146,7 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 
 /* ---- the poller thread --------------------------------------------------- */
 
-void ytk_inst_gauges(ytk_producer_t *p, ytk_inst *in, int final)
+void ytk_inst_gauges(struct ytk_producer *p, ytk_inst *in, int final)
 {
     long q = final ? 0 : (long)rd_kafka_outq_len(in->rk);
     int down = final ? 0 : (YTK_LOAD(p->down) || YTK_LOAD(in->fatal));
@@ -159,7 +161,7 @@ void ytk_inst_gauges(ytk_producer_t *p, ytk_inst *in, int final)
 /* librdkafka connects sparsely: while it says every broker is down and we
  * refuse messages, nothing would make it try again. A metadata request
  * does, and its answer is proof that a broker is back. */
-static void probe_brokers(ytk_producer_t *p, rd_kafka_t *rk)
+static void probe_brokers(struct ytk_producer *p, rd_kafka_t *rk)
 {
     const struct rd_kafka_metadata *md;
     rd_kafka_resp_err_t err;
@@ -180,7 +182,7 @@ static void probe_brokers(ytk_producer_t *p, rd_kafka_t *rk)
 static void *poller_main(void *data)
 {
     ytk_inst *in = data;
-    ytk_producer_t *p = in->p;
+    struct ytk_producer *p = in->p;
 
     while (YTK_LOAD(in->running)) {
         rd_kafka_poll(in->rk, YTK_POLL_MS);
@@ -199,7 +201,7 @@ static void *poller_main(void *data)
 
 /* ---- start and stop ---------------------------------------------------- */
 
-ytk_inst *ytk_inst_start(ytk_producer_t *p)
+ytk_inst *ytk_inst_start(struct ytk_producer *p)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     sigset_t all, old;
@@ -261,7 +263,7 @@ ytk_inst *ytk_inst_start(ytk_producer_t *p)
     return in;
 }
 
-void ytk_inst_stop(ytk_producer_t *p, ytk_inst *in, apr_time_t deadline,
+void ytk_inst_stop(struct ytk_producer *p, ytk_inst *in, apr_time_t deadline,
                    apr_interval_time_t timeout)
 {
     apr_interval_time_t left = deadline - apr_time_now();

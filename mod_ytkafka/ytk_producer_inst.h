@@ -21,7 +21,6 @@
 #include <librdkafka/rdkafka.h>
 
 #include "ytk_config.h"
-#include "ytk_producer.h"
 
 /** Atomic load and store of the fields shared between threads. */
 #define YTK_LOAD(x)     __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
@@ -63,20 +62,20 @@ struct ytk_producer {
  * threads: a failure destroys only what nobody else has seen.
  * @return NULL if it could not be made (logged)
  */
-ytk_inst *ytk_inst_start(ytk_producer_t *p);
+ytk_inst *ytk_inst_start(struct ytk_producer *p);
 
 /**
  * Stop the poller, flush until @a deadline, purge what is left, destroy.
  * @param timeout YtKafkaFlushTimeout, for the log line
  */
-void ytk_inst_stop(ytk_producer_t *p, ytk_inst *in, apr_time_t deadline,
+void ytk_inst_stop(struct ytk_producer *p, ytk_inst *in, apr_time_t deadline,
                    apr_interval_time_t timeout);
 
 /**
  * Bring the status gauges (queue depth, brokers down) to what @a in says;
  * @a final gives back everything this producer added.
  */
-void ytk_inst_gauges(ytk_producer_t *p, ytk_inst *in, int final);
+void ytk_inst_gauges(struct ytk_producer *p, ytk_inst *in, int final);
 
 /** The topic handle of @a name, made on first use; NULL on failure. */
 rd_kafka_topic_t *ytk_inst_topic(ytk_inst *in, const char *name);
