@@ -102,9 +102,7 @@ num.replica.fetchers=1
 background.threads=2
 log.retention.hours=24
 PROPS
-        (cd "$nd" && java -Xshare:auto -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-            -Dlog4j2.configurationFile="$here/log4j2-tools.properties" \
-            -cp "$libs/*" kafka.tools.StorageTool format \
+        (cd "$nd" && "$kafka_sh" class kafka.tools.StorageTool format \
             --cluster-id="$cluster" -c "$nd/server.properties") \
             > "$nd/format.log" 2>&1 \
             || { cat "$nd/format.log" >&2; die "format of node $id failed"; }
