@@ -99,6 +99,12 @@ void ytk_jset_int(ytk_jbuf *b, const char *k, int64_t v)
     ytk_jb_raw(b, num, (apr_size_t)n);
 }
 
+void ytk_jset_null(ytk_jbuf *b, const char *k)
+{
+    ytk_jb_key(b, k);
+    YTK_JB_LIT(b, "null");
+}
+
 void ytk_jerror(ytk_jbuf *b, const char *code, const char *message)
 {
     ytk_jb_key(b, "error");
@@ -108,20 +114,28 @@ void ytk_jerror(ytk_jbuf *b, const char *code, const char *message)
     YTK_JB_LIT(b, "}");
 }
 
-int ytk_answer_send(request_rec *r, const char *request_id, int status,
-                    ytk_jbuf *b)
+int ytk_answer_write(request_rec *r, const char *request_id, int status,
+                     ytk_jbuf *b)
 {
     ytk_jset(b, "request_id", request_id);
     YTK_JB_LIT(b, "}\n");
     r->status = status;
     ap_set_content_type(r, "application/json");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!apr_table_get(r->headers_out, "Cache-Control")) {
+        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    }
     ap_set_content_length(r, (apr_off_t)b->len);
-    ytk_status_request(status);
     if (!r->header_only) {
         ap_rwrite(b->buf, (int)b->len, r);
     }
     return OK;
+}
+
+int ytk_answer_send(request_rec *r, const char *request_id, int status,
+                    ytk_jbuf *b)
+{
+    ytk_status_request(status);
+    return ytk_answer_write(r, request_id, status, b);
 }
 
 int ytk_answer_error(request_rec *r, const char *request_id, int status,

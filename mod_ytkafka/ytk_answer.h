@@ -45,8 +45,20 @@ void ytk_jset(ytk_jbuf *b, const char *k, const char *v);
 /** Member @a k with the integer @a v. */
 void ytk_jset_int(ytk_jbuf *b, const char *k, int64_t v);
 
+/** Member @a k with the value null. */
+void ytk_jset_null(ytk_jbuf *b, const char *k);
+
 /** Member "error": {"code": ..., "message": ...}. */
 void ytk_jerror(ytk_jbuf *b, const char *code, const char *message);
+
+/**
+ * Close the answer @a b (an object still open) with "request_id" and send
+ * it with @a status, without counting it (ytk_answer_send() counts).
+ * Cache-Control is "no-store" unless the handler set one.
+ * @return OK (the handler's return value)
+ */
+int ytk_answer_write(request_rec *r, const char *request_id, int status,
+                     ytk_jbuf *b);
 
 /**
  * Close the answer @a b (an object still open) with "request_id", send it

@@ -22,7 +22,9 @@
 #include <json-c/json.h>
 
 #include "ytk_private.h"
+#include "ytk_answer.h"
 #include "ytk_config.h"
+#include "ytk_reqid.h"
 #include "ytk_results.h"
 #include "ytk_url.h"
 
@@ -36,7 +38,7 @@
 #define LBL_LIST   "ytkafka_results_list"
 #define LBL_BEFORE "ytkafka_results_before"
 /* Seconds a client waits before asking again when the database is busy. */
-#define RETRY_AFTER "2"
+#define RETRY_AFTER 2
 /* Longest cursor accepted, in bytes: a timestamp and an id, base64url. */
 #define CURSOR_MAX 128
 
@@ -186,79 +188,23 @@ int ytk_results_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-static const char *request_id(request_rec *r)
+/* The shared answer writer, plus the header these answers always had. */
+static int respond(request_rec *r, const char *rid, int status, ytk_jbuf *b)
 {
-    const char *uid = apr_table_get(r->subprocess_env, "UNIQUE_ID");
-    unsigned char raw[15];
-    char *id;
-
-    if (uid && *uid) {
-        return uid;
-    }
-    if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS) {
-        apr_time_t t = apr_time_now();
-
-        memset(raw, 0, sizeof(raw));
-        memcpy(raw, &t, sizeof(t));
-    }
-    id = apr_palloc(r->pool, apr_base64_encode_len(sizeof(raw)));
-    apr_base64_encode_binary(id, raw, sizeof(raw));
-    for (uid = id; *uid; ++uid) {
-        if (*uid == '+') {
-            *(char *)uid = '-';
-        }
-        else if (*uid == '/') {
-            *(char *)uid = '_';
-        }
-    }
-    return id;
-}
-
-static apr_status_t free_json(void *o)
-{
-    json_object_put(o);
-    return APR_SUCCESS;
-}
-
-/* A JSON object freed with the request pool. */
-static json_object *pool_obj(apr_pool_t *p)
-{
-    json_object *o = json_object_new_object();
-
-    apr_pool_cleanup_register(p, o, free_json, apr_pool_cleanup_null);
-    return o;
-}
-
-static int respond(request_rec *r, const char *rid, int status,
-                   json_object *o)
-{
-    const char *s;
-
-    json_object_object_add(o, "request_id", json_object_new_string(rid));
-    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN
-                                          | JSON_C_TO_STRING_NOSLASHESCAPE);
-    r->status = status;
-    ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
-    if (r->header_only) {
-        ap_set_content_length(r, (apr_off_t)strlen(s) + 1);
-        return OK;
-    }
-    ap_rputs(s, r);
-    ap_rputc('\n', r);
-    return OK;
+    return ytk_answer_write(r, rid, status, b);
 }
 
 static int respond_error(request_rec *r, const char *rid, int status,
                          const char *code, const char *message)
 {
-    json_object *o = pool_obj(r->pool), *e = json_object_new_object();
+    ytk_jbuf b;
 
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(e, "message", json_object_new_string(message));
-    json_object_object_add(o, "error", e);
+    ytk_jb_init(&b, r->pool);
+    YTK_JB_LIT(&b, "{");
+    ytk_jerror(&b, code, message);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    return respond(r, rid, status, o);
+    return respond(r, rid, status, &b);
 }
 
 static int unavailable(request_rec *r, const char *rid, ap_dbd_t *db,
@@ -268,8 +214,7 @@ static int unavailable(request_rec *r, const char *rid, ap_dbd_t *db,
                   YTK_LOGNO(00802) "results: %s: %s", what,
                   db ? apr_dbd_error(db->driver, db->handle, err)
                      : "no database connection");
-    apr_table_setn(r->err_headers_out, "Retry-After", RETRY_AFTER);
-    apr_table_setn(r->headers_out, "Retry-After", RETRY_AFTER);
+    ytk_answer_retry_after(r, RETRY_AFTER);
     return respond_error(r, rid, HTTP_SERVICE_UNAVAILABLE,
                          "database_unavailable",
                          "the results database is unavailable or busy; "
@@ -285,33 +230,41 @@ static int random_access(ap_dbd_t *db)
     return !strcmp(apr_dbd_name(db->driver), "pgsql");
 }
 
-static json_object *int_or_null(const char *v)
+/* The members of one row (the caller opens and closes the object); the
+ * list leaves the metadata out. */
+static void row_write(ytk_jbuf *b, ap_dbd_t *db, apr_dbd_row_t *row,
+                      int with_meta)
 {
-    return v ? json_object_new_int64(apr_atoi64(v)) : NULL;
-}
-
-static json_object *row_json(apr_pool_t *p, ap_dbd_t *db, apr_dbd_row_t *row)
-{
-    json_object *o = json_object_new_object();
     int i;
 
-    (void)p;
     for (i = 0; i < NCOLS; ++i) {
         const char *v = apr_dbd_get_entry(db->driver, row, i);
-        json_object *j = NULL;
+        json_object *j;
 
         if (i == COL_META) {
-            j = v ? json_tokener_parse(v) : NULL;
+            if (!with_meta) {
+                continue;
+            }
+            if (!v || !(j = json_tokener_parse(v))) {
+                ytk_jset_null(b, row_keys[i]);
+                continue;
+            }
+            v = json_object_to_json_string_ext(
+                j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+            ytk_jb_key(b, row_keys[i]);
+            ytk_jb_raw(b, v, strlen(v));
+            json_object_put(j);
+        }
+        else if (!v) {
+            ytk_jset_null(b, row_keys[i]);
         }
         else if (i == 5 || i == 6 || i == 9) {
-            j = int_or_null(v);
+            ytk_jset_int(b, row_keys[i], apr_atoi64(v));
         }
-        else if (v) {
-            j = json_object_new_string(v);
+        else {
+            ytk_jset(b, row_keys[i], v);
         }
-        json_object_object_add(o, row_keys[i], j);
     }
-    return o;
 }
 
 /* "2026-11-23T04:12:48.123Z" to apr_time_t, 0 if it is not that. */
@@ -342,7 +295,7 @@ static int answer_one(request_rec *r, const char *rid, const char *id)
     apr_dbd_prepared_t *st;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    json_object *o;
+    ytk_jbuf b;
     const char *updated;
     apr_time_t mtime;
     int rv, status;
@@ -361,26 +314,19 @@ static int answer_one(request_rec *r, const char *rid, const char *id)
     }
     rv = apr_dbd_get_row(db->driver, r->pool, res, &row, -1);
     if (rv == -1) {
-        apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
         return respond_error(r, rid, HTTP_NOT_FOUND, "not_found",
                              "no result for this video yet");
     }
     if (rv) {
         return unavailable(r, rid, db, rv, "fetch");
     }
-    o = pool_obj(r->pool);
-    {
-        json_object *row_o = row_json(r->pool, db, row);
-
-        json_object_object_foreach(row_o, k, v) {
-            json_object_object_add(o, k, json_object_get(v));
-        }
-        json_object_put(row_o);
-    }
+    ytk_jb_init(&b, r->pool);
+    YTK_JB_LIT(&b, "{");
+    row_write(&b, db, row, 1);
+    updated = apr_dbd_get_entry(db->driver, row, COL_UPDATED);
+    updated = updated ? apr_pstrdup(r->pool, updated) : NULL;
     while (apr_dbd_get_row(db->driver, r->pool, res, &row, -1) == 0) {
     }
-    updated = json_object_get_string(json_object_object_get(o,
-                                                            "updated_at"));
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     if (updated) {
         char *etag = apr_psprintf(r->pool, "\"%s-%s\"", id, updated);
@@ -401,7 +347,7 @@ static int answer_one(request_rec *r, const char *rid, const char *id)
             return status == HTTP_NOT_MODIFIED ? OK : status;
         }
     }
-    return respond(r, rid, HTTP_OK, o);
+    return respond(r, rid, HTTP_OK, &b);
 }
 
 static char *cursor_make(apr_pool_t *p, const char *updated, const char *id)
@@ -476,7 +422,7 @@ static int answer_list(request_rec *r, const char *rid, const char *limit_s,
     apr_dbd_prepared_t *st;
     apr_dbd_results_t *res = NULL;
     apr_dbd_row_t *row = NULL;
-    json_object *o, *arr;
+    ytk_jbuf b;
 
     if (limit_s) {
         char *end;
@@ -518,36 +464,40 @@ static int answer_list(request_rec *r, const char *rid, const char *limit_s,
     if (rv) {
         return unavailable(r, rid, db, rv, "list");
     }
-    o = pool_obj(r->pool);
-    arr = json_object_new_array();
-    json_object_object_add(o, "videos", arr);
+    ytk_jb_init(&b, r->pool);
+    YTK_JB_LIT(&b, "{");
+    ytk_jb_key(&b, "videos");
+    YTK_JB_LIT(&b, "[");
     while ((rv = apr_dbd_get_row(db->driver, r->pool, res, &row, -1)) == 0) {
-        json_object *item;
-
         if (n == limit) {
             more = 1;
             continue;
         }
-        item = row_json(r->pool, db, row);
-        json_object_object_del(item, "metadata");
+        if (n) {
+            YTK_JB_LIT(&b, ",");
+        }
+        YTK_JB_LIT(&b, "{");
+        row_write(&b, db, row, 0);
+        YTK_JB_LIT(&b, "}");
         last_id = apr_pstrdup(r->pool, apr_dbd_get_entry(db->driver, row, 0));
         last_upd = apr_pstrdup(r->pool,
                                apr_dbd_get_entry(db->driver, row,
                                                  COL_UPDATED));
-        json_object_array_add(arr, item);
         ++n;
     }
     if (rv != -1) {
         return unavailable(r, rid, db, rv, "list fetch");
     }
-    json_object_object_add(o, "limit", json_object_new_int(limit));
-    json_object_object_add(o, "next", (more && last_id && last_upd)
-                           ? json_object_new_string(cursor_make(r->pool,
-                                                                last_upd,
-                                                                last_id))
-                           : NULL);
+    YTK_JB_LIT(&b, "]");
+    ytk_jset_int(&b, "limit", limit);
+    if (more && last_id && last_upd) {
+        ytk_jset(&b, "next", cursor_make(r->pool, last_upd, last_id));
+    }
+    else {
+        ytk_jset_null(&b, "next");
+    }
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
-    return respond(r, rid, HTTP_OK, o);
+    return respond(r, rid, HTTP_OK, &b);
 }
 
 int ytk_results_handler(request_rec *r)
@@ -560,7 +510,7 @@ int ytk_results_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, "ytkafka-results")) {
         return DECLINED;
     }
-    rid = request_id(r);
+    rid = ytk_request_id(r);
     apr_table_setn(r->err_headers_out, "X-Request-ID", rid);
     r->allowed = (AP_METHOD_BIT << M_GET);
     if (r->method_number != M_GET) {

@@ -394,11 +394,13 @@ VIDEO = "dQw4w9WgXcQ"
 
 
 def send_config(brokers, topic="youtube-links", extra="", send_extra="",
-                queued_extra=""):
-    """The usual test layout: /send (delivered), /queued, /status."""
+                queued_extra="", flush=5):
+    """The usual test layout: /send (delivered), /queued, /status.
+    @flush is YtKafkaFlushTimeout in seconds, None for the module's
+    default."""
     return """YtKafkaBrokers %(brokers)s
 YtKafkaTopic %(topic)s
-YtKafkaFlushTimeout 5
+%(flush)s
 %(extra)s
 <Location /send>
     SetHandler ytkafka-send
@@ -413,7 +415,8 @@ YtKafkaFlushTimeout 5
     SetHandler ytkafka-status
 </Location>
 """ % dict(brokers=brokers, topic=topic, extra=extra, send_extra=send_extra,
-           queued_extra=queued_extra)
+           queued_extra=queued_extra,
+           flush="" if flush is None else "YtKafkaFlushTimeout %s" % flush)
 
 
 # librdkafka's notes while a broker it talks to has just (re)started.

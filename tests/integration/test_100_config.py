@@ -7,6 +7,18 @@ from httpd import httpd_factory, send_config  # noqa: F401 (fixture)
 BROKERS = "127.0.0.1:9"  # -t never connects
 
 
+def _vhost_send(port, name="v.test", path="/send", inside=""):
+    """A virtual host on @port serving ytkafka-send at @path."""
+    return """<VirtualHost 127.0.0.1:%d>
+    ServerName %s
+    %s
+    <Location %s>
+        SetHandler ytkafka-send
+    </Location>
+</VirtualHost>
+""" % (port, name, inside, path)
+
+
 def test_minimal_config_is_valid(httpd_factory):
     h = httpd_factory()
     h.write_config(send_config(BROKERS))
@@ -35,14 +47,7 @@ YtKafkaMaxLinks 3
     YtKafkaMaxBody 2048
     YtKafkaMaxLinks 5
 </Location>
-<VirtualHost 127.0.0.1:%d>
-    ServerName vhost.test
-    YtKafkaProperty linger.ms 1
-    <Location /v>
-        SetHandler ytkafka-send
-    </Location>
-</VirtualHost>
-""" % h.port)
+""" + _vhost_send(h.port, "vhost.test", "/v", "YtKafkaProperty linger.ms 1"))
     r = h.check()
     assert r.returncode == 0, r.stderr
 
@@ -104,13 +109,7 @@ def test_missing_brokers_where_send_is_used(httpd_factory):
 
 def test_missing_brokers_in_vhost_using_send(httpd_factory):
     h = httpd_factory()
-    h.write_config("""<VirtualHost 127.0.0.1:%d>
-    ServerName v.test
-    <Location /send>
-        SetHandler ytkafka-send
-    </Location>
-</VirtualHost>
-""" % h.port)
+    h.write_config(_vhost_send(h.port))
     r = h.check()
     assert r.returncode != 0
     assert "YtKafkaBrokers: not set for server v.test" in r.stderr, r.stderr
@@ -118,14 +117,7 @@ def test_missing_brokers_in_vhost_using_send(httpd_factory):
 
 def test_vhost_inherits_brokers(httpd_factory):
     h = httpd_factory()
-    h.write_config("""YtKafkaBrokers 127.0.0.1:9
-<VirtualHost 127.0.0.1:%d>
-    ServerName v.test
-    <Location /send>
-        SetHandler ytkafka-send
-    </Location>
-</VirtualHost>
-""" % h.port)
+    h.write_config("YtKafkaBrokers 127.0.0.1:9\n" + _vhost_send(h.port))
     r = h.check()
     assert r.returncode == 0, r.stderr
 

@@ -10,7 +10,7 @@ which it honours only on the mock cluster."""
 import threading
 import time
 
-from httpd import VIDEO, httpd_factory  # noqa: F401
+from httpd import VIDEO, httpd_factory, send_config  # noqa: F401
 
 URL = "https://youtu.be/" + VIDEO
 ONE_CHILD = ("StartServers 1\nServerLimit 1\nMaxRequestWorkers 25\n"
@@ -18,23 +18,10 @@ ONE_CHILD = ("StartServers 1\nServerLimit 1\nMaxRequestWorkers 25\n"
 
 
 def _config(extra=""):
-    return ONE_CHILD + """YtKafkaBrokers 127.0.0.1:9
-YtKafkaTopic mock-links
-YtKafkaFlushTimeout 2
-YtKafkaProperty test.mock.num.brokers 1
-%s
-<Location /send>
-    SetHandler ytkafka-send
-    YtKafkaAckTimeout 15
-</Location>
-<Location /queued>
-    SetHandler ytkafka-send
-    YtKafkaAck queued
-</Location>
-<Location /status>
-    SetHandler ytkafka-status
-</Location>
-""" % extra
+    return ONE_CHILD + send_config(
+        "127.0.0.1:9", "mock-links", flush=2,
+        extra="YtKafkaProperty test.mock.num.brokers 1\n" + extra,
+        send_extra="YtKafkaAckTimeout 15")
 
 
 def _until_201(h, bound=30):

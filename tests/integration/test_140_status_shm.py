@@ -14,7 +14,8 @@ import signal
 import subprocess
 import time
 
-from httpd import VIDEO, BROKER_DOWN, BUILD, httpd_factory, module_path  # noqa: F401
+from httpd import VIDEO, BROKER_DOWN, BUILD, httpd_factory, module_path, send_config  # noqa: F401
+from ytc_helpers import wait_for
 
 URL = "https://youtu.be/" + VIDEO
 PREFORK = "StartServers 3\nMinSpareServers 3\nMaxSpareServers 3\n" \
@@ -22,30 +23,11 @@ PREFORK = "StartServers 3\nMinSpareServers 3\nMaxSpareServers 3\n" \
 
 
 def _conf(brokers, topic, extra=""):
-    return """YtKafkaBrokers %s
-YtKafkaTopic %s
-%s
-<Location /send>
-    SetHandler ytkafka-send
-</Location>
-<Location /queued>
-    SetHandler ytkafka-send
-    YtKafkaAck queued
-</Location>
-<Location /status>
-    SetHandler ytkafka-status
-</Location>
-""" % (brokers, topic, extra)
+    return send_config(brokers, topic, extra=extra, flush=None)
 
 
 def _wait(pred, bound=60, what="condition"):
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out after %ss waiting for %s" % (bound, what))
+    return wait_for(pred, timeout=bound, interval=0.2, what=what)
 
 
 LAST = {}

@@ -7,12 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ytc_helpers import (consumer_args, consumer_factory, committed, dlq_records,  # noqa: F401
                          evil, fake_yt, sqlite_rows, wait_for)
-import ytfixtures
-
-
-
-def ids(prefix, n):
-    return [ytfixtures.video_id(i, prefix) for i in range(n)]
+from ytfixtures import video_ids as ids
 
 
 def test_value_shapes_rows_lines_results(kafka, fake_yt, consumer_factory, tmp_path):

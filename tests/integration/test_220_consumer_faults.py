@@ -6,11 +6,7 @@ import time
 from kafka import Kafka
 from ytc_helpers import (consumer_args, consumer_factory, committed, fake_yt,  # noqa: F401
                          sqlite_rows, wait_for)
-import ytfixtures
-
-
-def ids(prefix, n):
-    return [ytfixtures.video_id(i, prefix) for i in range(n)]
+from ytfixtures import video_ids as ids
 
 
 def test_sigkill_midstream_restart_each_video_once(kafka, fake_yt, consumer_factory,

@@ -13,7 +13,7 @@ from clients import kafka_python, kafkajs  # noqa: F401
 from httpd import BROKER_STARTING, httpd_factory, send_config  # noqa: F401
 from ytc_helpers import (consumer_args, consumer_factory, fake_yt,  # noqa: F401
                          sqlite_rows, wait_for)
-import ytfixtures
+from ytfixtures import video_ids as ids
 
 # Submitted forms and the canonical link each must become.
 FORMS = [
@@ -22,10 +22,6 @@ FORMS = [
     ("  https://m.youtube.com/watch?v=%s&t=42  ", "https://www.youtube.com/watch?v=%s"),
     ("youtube.com/embed/%s", "https://www.youtube.com/watch?v=%s"),
 ]
-
-
-def ids(tag, n):
-    return [ytfixtures.video_id(i, tag) for i in range(n)]
 
 
 def module_server(httpd_factory, kafka, topic, extra=""):
@@ -76,21 +72,15 @@ def test_default_batches_are_uncompressed(kafka, httpd_factory):
     assert codecs and set(codecs) == {"none"}, codecs
 
 
-def test_kafka_python_group_consumer_reads_every_record(kafka, httpd_factory,
-                                                         kafka_python):
-    topic = kafka.new_topic("kp-read", partitions=3)
+@pytest.mark.parametrize("client,tag", [("kafka_python", "kp"), ("kafkajs", "kjs")],
+                         ids=["kafka-python-group-consumer",
+                              "kafkajs-eachMessage-consumer"])
+def test_client_reads_every_record(kafka, httpd_factory, request, client, tag):
+    consumer = request.getfixturevalue(client)
+    topic = kafka.new_topic(tag + "-read", partitions=3)
     h = module_server(httpd_factory, kafka, topic)
-    want = post_forms(h, ids("kp-read", 8))
-    run = kafka_python.consume(kafka.bootstrap, topic, "kp-" + topic, len(want))
-    assert_read_all(run, want)
-
-
-def test_kafkajs_each_message_consumer_reads_every_record(kafka, httpd_factory,
-                                                          kafkajs):
-    topic = kafka.new_topic("kjs-read", partitions=3)
-    h = module_server(httpd_factory, kafka, topic)
-    want = post_forms(h, ids("kjs-read", 8))
-    run = kafkajs.consume(kafka.bootstrap, topic, "kjs-" + topic, len(want))
+    want = post_forms(h, ids(tag + "-read", 8))
+    run = consumer.consume(kafka.bootstrap, topic, tag + "-" + topic, len(want))
     assert_read_all(run, want)
 
 

@@ -9,16 +9,12 @@ import re
 from ytc_helpers import (consumer_args, consumer_factory, fake_yt,  # noqa: F401
                          sqlite_rows, wait_for)
 from fake_youtube import max_in_window
-import ytfixtures
+from ytfixtures import video_ids as ids
 
 # high-water RSS of the consumer, in kB (an ASan build carries its shadow
 # memory and quarantine, hence the larger bound there)
 VMHWM_KB = 128 * 1024
 VMHWM_ASAN_KB = 640 * 1024
-
-
-def ids(prefix, n):
-    return [ytfixtures.video_id(i, prefix) for i in range(n)]
 
 
 def vmhwm_kb(pid):
@@ -95,7 +91,6 @@ def test_max_rps_paces_requests(kafka, fake_yt, consumer_factory, tmp_path):
     assert len(times) == 40
     # no 1 s window holds more than the cap (arrival times at the fake)
     assert max_in_window(times, 1.0) <= cap, max_in_window(times, 1.0)
-
 
 
 def test_404_410_are_unavailable_rows(kafka, fake_yt, consumer_factory, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from kafka import free_port
 from ytc_helpers import (consumer_args, consumer_bin, consumer_factory,  # noqa: F401
                          dlq_records, fake_yt, sqlite_rows, wait_for)
-import ytfixtures
+from ytfixtures import video_ids as ids
 
 PREFIX = "ytkafka_consumer_"
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
@@ -105,10 +105,6 @@ def scrape_until(port, pred, timeout=60, what="metrics"):
     except AssertionError:
         raise AssertionError("%s; last scrape: %s" % (what, sorted(
             (k[0], sorted(k[1]), v) for k, v in last.get("s", {}).items())))
-
-
-def ids(prefix, n):
-    return [ytfixtures.video_id(i, prefix) for i in range(n)]
 
 
 def test_counts_retries_dlq_lag(kafka, fake_yt, consumer_factory, tmp_path):

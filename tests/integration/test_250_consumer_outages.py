@@ -6,16 +6,13 @@ import re
 import time
 
 from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
-                         fake_yt, sqlite_rows, wait_for)
-import ytfixtures
+                         fake_yt, hold_outage, produce_steadily, sqlite_rows,
+                         wait_for)
+from ytfixtures import video_ids as ids
 
 # the old retry window: 5 attempts at --backoff-ms 100 took under 2 s, and
 # at the default 500 ms about 5 s; the outage lasts well past both
 OUTAGE_S = 14
-
-
-def ids(prefix, n):
-    return [ytfixtures.video_id(i, prefix) for i in range(n)]
 
 
 def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
@@ -34,15 +31,10 @@ def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     else:
         fake_yt.refuse()
     start = time.monotonic()
-    for i in range(0, len(during), 5):
-        kafka.produce(topic, ["https://youtu.be/%s" % x for x in during[i:i + 5]])
-        time.sleep(1)
+    produce_steadily(kafka, topic, during, 5)
     c.wait_log(r"YTC00500: outage: youtube unreachable", timeout=30)
     # while out: nothing new is finished, nothing dead-lettered
-    while time.monotonic() - start < OUTAGE_S:
-        time.sleep(0.5)
-    assert len(c.results()) == 3
-    assert kafka.count(dlq) == 0
+    hold_outage(c, kafka, dlq, start, OUTAGE_S, 3)
     if kind == "503":
         fake_yt.outage = None
     else:

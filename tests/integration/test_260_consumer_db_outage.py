@@ -5,8 +5,9 @@ import re
 import time
 
 from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
-                         fake_yt, pg_rows, postgres, wait_for)
-import ytfixtures
+                         fake_yt, hold_outage, pg_rows, postgres,
+                         produce_steadily, wait_for)
+from ytfixtures import video_ids
 
 DOWN_S = 30
 
@@ -15,7 +16,7 @@ def test_postgresql_stopped_under_load(kafka, fake_yt, postgres, consumer_factor
     topic = kafka.new_topic("pgdown")
     dlq = topic + ".dlq"
     kafka.create_topic(dlq)
-    v = [ytfixtures.video_id(i, "pgdown") for i in range(40)]
+    v = video_ids("pgdown", 40)
     dsn = postgres.new_db("pgdown_" + topic[-10:].replace("-", "_"))
     name = dsn.rsplit("=", 1)[1]
     c = consumer_factory(consumer_args(kafka, topic, fake_yt, dsn))
@@ -26,15 +27,10 @@ def test_postgresql_stopped_under_load(kafka, fake_yt, postgres, consumer_factor
     postgres.stop()
     try:
         stopped = time.monotonic()
-        for i in range(10, 40, 10):
-            kafka.produce(topic, ["https://youtu.be/%s" % x for x in v[i:i + 10]])
-            time.sleep(1)
+        produce_steadily(kafka, topic, v[10:], 10)
         c.wait_log(r"YTC00507: outage: database", timeout=30)
-        while time.monotonic() - stopped < DOWN_S:
-            time.sleep(0.5)
         # nothing finished and nothing dead-lettered while it is down
-        assert len(c.results()) == 10
-        assert kafka.count(dlq) == 0
+        hold_outage(c, kafka, dlq, stopped, DOWN_S, 10)
     finally:
         postgres.start_again()
     lines = c.wait_results(40, timeout=120)

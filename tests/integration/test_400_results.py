@@ -37,6 +37,33 @@ def make_db(d, rows=()):
     return path
 
 
+class Keeper:
+    """Holds the database open and read, as the consumer does in a real
+    deployment: httpd's children then open a WAL database whose index is
+    built. Without it they all build it at once when they start, and the
+    ones that lose get SQLITE_BUSY while preparing (AH00632)."""
+
+    def __init__(self):
+        self.db = None
+
+    def hold(self, path):
+        self.db = sqlite3.connect(path)
+        self.db.execute("SELECT count(*) FROM videos").fetchall()
+        return path
+
+    def release(self):
+        if self.db:
+            self.db.close()
+            self.db = None
+
+
+@pytest.fixture
+def keeper():
+    k = Keeper()
+    yield k
+    k.release()
+
+
 def row(vid, updated, status="ok", title="Title", meta=META):
     return (vid, status, title, "Author", "UCx", 212, 1234567890123,
             "2009-10-24", json.dumps(meta) if meta else None, 1,
@@ -55,7 +82,7 @@ DBDParams %s
 
 
 @pytest.fixture
-def stack(httpd_factory):
+def stack(httpd_factory, keeper):
     d = os.path.join(new_workdir("results"), "db")
     os.mkdir(d)
     rows = [row(VID, "2026-11-23T05:00:00.000Z")]
@@ -63,7 +90,7 @@ def stack(httpd_factory):
              for i in range(30)]
     rows.append(row("private0001", "2026-11-23T03:00:00.000Z",
                     status="unavailable", title=None, meta=None))
-    path = make_db(d, rows)
+    path = keeper.hold(make_db(d, rows))
     h = httpd_factory(modules=["dbd"])
     h.write_config(results_config(path, "YtKafkaResultsMaxLimit 10"))
     h.start()
@@ -164,15 +191,21 @@ def test_list_paginates_newest_first(stack):
     assert r.status == 400 and r.json()["error"]["code"] == "bad_cursor"
 
 
-def test_locked_database_503(stack):
+def test_locked_database_503(stack, keeper):
     h, path = stack
+    # In WAL mode only EXCLUSIVE locking mode and a write keep readers out,
+    # and the lock is only granted while no other connection has read the
+    # database: mod_dbd's children open theirs at start, so take it with
+    # httpd stopped (waiting for it otherwise races them).
+    assert h.stop()
+    keeper.release()
     db = sqlite3.connect(path, isolation_level=None)
-    # In WAL mode only EXCLUSIVE locking mode and a write keep readers out.
     db.execute("PRAGMA locking_mode=EXCLUSIVE")
     db.execute("BEGIN EXCLUSIVE")
     db.execute("UPDATE videos SET attempts = attempts WHERE video_id = ?",
                (VID,))
     try:
+        h.start()
         r = h.get("/links/" + VID, timeout=60)
         assert r.status == 503, r
         assert r.headers["retry-after"] == "2"
@@ -214,12 +247,12 @@ def test_config_errors(httpd_factory, tmp_path):
         assert bad.split()[0] in p.stderr + p.stdout
 
 
-def test_shipped_conf_serves_results_and_page(httpd_factory):
+def test_shipped_conf_serves_results_and_page(httpd_factory, keeper):
     """conf/ytkafka-results.conf as shipped: the LocationMatch leaves the
     send endpoint alone, the Alias serves web/."""
     d = os.path.join(new_workdir("results"), "db")
     os.mkdir(d)
-    path = make_db(d, [row(VID, "2026-11-23T05:00:00.000Z")])
+    path = keeper.hold(make_db(d, [row(VID, "2026-11-23T05:00:00.000Z")]))
     h = httpd_factory(modules=["dbd", "alias", "dir", "mime"])
     h.write_config("TypesConfig /etc/mime.types\n"
                    "Define YTK_DB_PATH %s\nDefine YTK_WEB_DIR %s\n"

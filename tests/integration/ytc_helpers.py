@@ -311,6 +311,24 @@ def pg_rows(pg, db):
     return out
 
 
+def produce_steadily(kafka, topic, vids, batch):
+    """Links to @vids into @topic, @batch at a time, a second apart: traffic
+    that goes on arriving while something is out."""
+    for i in range(0, len(vids), batch):
+        kafka.produce(topic, ["https://youtu.be/%s" % x for x in vids[i:i + batch]])
+        time.sleep(1)
+
+
+def hold_outage(c, kafka, dlq, since, seconds, finished):
+    """Let an outage last @seconds from @since (time.monotonic()), then
+    check that consumer @c finished nothing more than the @finished results
+    it had and dead-lettered nothing."""
+    while time.monotonic() - since < seconds:
+        time.sleep(0.5)
+    assert len(c.results()) == finished
+    assert kafka.count(dlq) == 0
+
+
 def consumer_args(kafka, topic, fake, db, group=None, extra=()):
     return ["-b", kafka.bootstrap, "-t", topic, "-G", group or "g-" + topic,
             "--db", db, "--youtube-url", fake.url, "--backoff-ms", "100",

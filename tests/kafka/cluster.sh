@@ -25,18 +25,9 @@
 # 320m), YTK_KAFKA_WAIT seconds to wait for readiness (default 120).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/kafka/common.sh
+. "$(dirname "$0")/common.sh"
 kafka_sh=$here/kafka.sh
-repo=$(cd "$here/../.." && pwd)
-cache=${YTK_CACHE:-$repo/.cache}
-version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-libs="$cache/kafka-$version/libs"
-
-die() { echo "cluster.sh: $*" >&2; exit 1; }
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 node_dir() { echo "$1/node-$2"; }
 
@@ -60,10 +51,6 @@ bootstrap() {
         out="$out${out:+,}127.0.0.1:$(cat "$(node_dir "$1" "$id")/port")"
     done
     echo "$out"
-}
-
-answers() {
-    kcat -b "127.0.0.1:$1" -L -m 3 >/dev/null 2>&1
 }
 
 # Metadata from any live node, the brokers this node sees included.
@@ -115,9 +102,7 @@ num.replica.fetchers=1
 background.threads=2
 log.retention.hours=24
 PROPS
-        (cd "$nd" && java -Xshare:auto -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-            -Dlog4j2.configurationFile="$here/log4j2-tools.properties" \
-            -cp "$libs/*" kafka.tools.StorageTool format \
+        (cd "$nd" && "$kafka_sh" class kafka.tools.StorageTool format \
             --cluster-id="$cluster" -c "$nd/server.properties") \
             > "$nd/format.log" 2>&1 \
             || { cat "$nd/format.log" >&2; die "format of node $id failed"; }

@@ -14,13 +14,8 @@
 # YTK_KAFKA_WAIT seconds to wait for readiness (default 90).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-cache=${YTK_CACHE:-$repo/.cache}
-version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-libs="$cache/kafka-$version/libs"
-
-die() { echo "kafka.sh: $*" >&2; exit 1; }
+# shellcheck source=tests/kafka/common.sh
+. "$(dirname "$0")/common.sh"
 
 fetch() {
     [ -f "$libs/.complete" ] && return 0
@@ -45,14 +40,6 @@ alive() {
     [ -f "$1/kafka.pid" ] || return 1
     pid=$(cat "$1/kafka.pid")
     kill -0 "$pid" 2>/dev/null
-}
-
-answers() {
-    kcat -b "127.0.0.1:$1" -L -m 3 >/dev/null 2>&1
-}
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 start() {
