@@ -55,6 +55,7 @@ void ytc_unlink_part(ytc_part **list, ytc_part *p)
 
 void ytc_msg_free(ytc_loop *L, ytc_msg *m)
 {
+    L->held_bytes -= (long)(m->key_len + m->value_len);
     free(m->key);
     free(m->value);
     free(m);
