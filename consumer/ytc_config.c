@@ -28,7 +28,8 @@ enum {
     OPT_PARSE_OEMBED,
     OPT_VIDEO_ID,
     OPT_MAX_RPS,
-    OPT_METRICS
+    OPT_METRICS,
+    OPT_FETCH_MEMORY
 };
 
 static const char short_opts[] = "b:G:t:X:F:c:evqhV";
@@ -60,6 +61,7 @@ static const struct option long_opts[] = {
     { "video-id",         required_argument, NULL, OPT_VIDEO_ID },
     { "max-rps",          required_argument, NULL, OPT_MAX_RPS },
     { "metrics",          required_argument, NULL, OPT_METRICS },
+    { "fetch-memory",     required_argument, NULL, OPT_FETCH_MEMORY },
     { NULL, 0, NULL, 0 }
 };
 
@@ -89,6 +91,8 @@ static void usage(FILE *out)
 "      --http-timeout MS         timeout of one HTTP request [15000]\n"
 "      --max-rps N               at most N requests a second to YouTube,\n"
 "                                0 = no cap [0] (YTK_MAX_RPS)\n"
+"      --fetch-memory MIB        page bodies held at once, MiB\n"
+"                                [2 x concurrency, at least 32]\n"
 "Running:\n"
 "      --shutdown-timeout MS     grace for in-flight work on SIGTERM [10000]\n"
 "      --metrics ADDR:PORT       Prometheus /metrics here, e.g. 127.0.0.1:9464,\n"
@@ -370,6 +374,13 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
             break;
         case OPT_METRICS:
             cfg->metrics = optarg;
+            break;
+        case OPT_FETCH_MEMORY:
+            if (!parse_int(optarg, 9, 65536, &n)) {
+                return bad_usage("--fetch-memory: expected 9..65536 (MiB), "
+                                 "got '%s'", optarg);
+            }
+            cfg->fetch_memory_mb = (int)n;
             break;
         default:
             fputs("Try 'ytkafka-consumer --help'.\n", stderr);

@@ -42,6 +42,7 @@ typedef struct {
     const char *parse_oembed;     /**< --parse-oembed FILE (offline) */
     const char *video_id;         /**< --video-id for the offline parse */
     const char *metrics;          /**< --metrics ADDR:PORT, YTK_METRICS, or NULL */
+    int fetch_memory_mb;          /**< --fetch-memory: body budget, 0 = auto */
 } ytc_config;
 
 /**

@@ -204,7 +204,14 @@ ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
                                           "Cookie: SOCS=CAI");
     f->timeout_ms = cfg->http_timeout_ms;
     f->max_idle = cfg->concurrency * 2;
-    f->budget = YTC_FETCH_BODY_BUDGET;
+    /* --fetch-memory, else 2 MiB per video fetched at once, at least
+     * YTC_FETCH_BODY_BUDGET (what --concurrency 16 gives) */
+    f->budget = cfg->fetch_memory_mb > 0
+                ? (size_t)cfg->fetch_memory_mb * 1024 * 1024
+                : (size_t)cfg->concurrency * 2 * 1024 * 1024;
+    if (cfg->fetch_memory_mb <= 0 && f->budget < YTC_FETCH_BODY_BUDGET) {
+        f->budget = YTC_FETCH_BODY_BUDGET;
+    }
     if (cfg->max_rps > 0) {
         /* YTC_FETCH_RPS_MARGIN under the cap: a request delayed on its way
          * (a busy loop turn, a new connection) must not bunch up with the
