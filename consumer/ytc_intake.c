@@ -329,8 +329,9 @@ long ytc_hold_left_ms(const ytc_loop *L, apr_time_t now)
  * for that). With the small caps of ytc_make_conf, a consumer that drains
  * them in well under that second (--no-fetch takes 20 000 messages in
  * ~30 ms) would sit idle most of the time. So when the queue was full and
- * has run empty while a partition has messages past our position, each
- * such partition is sought to its position: a seek wakes the broker thread
+ * has run empty while a partition has messages past our position (or, with
+ * -e, has not reported its end yet), each such partition is sought to its
+ * position: a seek wakes the broker thread
  * at once. Nothing is skipped or repeated: the position is the offset
  * after the last message handed to us, and the empty queue holds nothing a
  * seek would drop. A partition's high watermark comes from its last Fetch
@@ -376,12 +377,16 @@ static void kick_fetcher(ytc_loop *L)
     if (rd_kafka_position(L->consumer, a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (i = 0; i < a->cnt; i++) {
             const rd_kafka_topic_partition_t *e = &a->elems[i];
+            const ytc_part *p = ytc_part_find(L, e->topic, e->partition);
             int64_t lo, hi;
+            /* behind its end, or (-e) at its end without the end reported
+             * yet: librdkafka reports it only after one more Fetch */
             if (e->offset >= 0
                 && rd_kafka_get_watermark_offsets(L->consumer, e->topic,
                                                   e->partition, &lo, &hi)
                    == RD_KAFKA_RESP_ERR_NO_ERROR
-                && hi > e->offset) {
+                && (hi > e->offset
+                    || (L->cfg->exit_eof && p && !p->eof))) {
                 rd_kafka_topic_partition_list_add(seek, e->topic,
                                                   e->partition)->offset =
                     e->offset;

@@ -360,18 +360,20 @@ rd_kafka_conf_t *ytc_make_conf(ytc_loop *L, int consumer)
         bad |= conf_set(conf, "group.id", cfg->group, "-G");
         bad |= conf_set(conf, "auto.offset.reset", "earliest", "default");
         /* What librdkafka prefetches is the largest holder of memory at a
-         * backlog (docs/ARCHITECTURE.md, "What holds memory"): each queued
-         * message costs its value plus ~450 B of librdkafka's own (measured:
-         * 300 000 envelopes of 245 B, 64 MB of values, held 207 MB with the
-         * old queued.min.messages=1000000). 20 000 messages of a 245 B
-         * envelope are ~14 MB; that is still 20 s of work at 1 000 videos/s,
-         * so the fetcher never runs dry before its one-second re-check. */
+         * backlog (docs/ARCHITECTURE.md 7.11): a queued message costs its
+         * value plus ~420 B of librdkafka's own. With the old
+         * queued.min.messages=1000000 only the 64 MiB value cap applied: a
+         * backlog of 300 000 envelopes of 245 B put the consumer at 204 MB.
+         * 20 000 messages of 245 B are ~13 MB, and still 20 s of work at
+         * 1 000 videos/s, so with fetching the queue never runs dry before
+         * librdkafka's one-second re-check (--no-fetch drains it in ~30 ms:
+         * ytc_intake.c wakes the fetcher then). */
         bad |= conf_set(conf, "queued.min.messages",
                         YTC_STR(YTC_QUEUED_MIN_MESSAGES), "default");
-        /* Large values are capped by bytes instead: 8 MiB of values (the
-         * 64 MiB default held ~90 MB with ~1 kB values). fetch.max.bytes
-         * follows it (librdkafka: min(50 MiB, this), unless set), so one
-         * Fetch response can overshoot the cap by at most as much again. */
+        /* Large values are capped by bytes instead: 8 MiB of values
+         * (64 MiB by default). fetch.max.bytes follows it (librdkafka sets
+         * min(50 MiB, this) unless -X sets it), so one Fetch response can
+         * overshoot the cap by at most as much again. */
         bad |= conf_set(conf, "queued.max.messages.kbytes",
                         YTC_STR(YTC_QUEUED_MAX_KBYTES), "default");
         /* A broker holds a Fetch of partitions at their end for up to
