@@ -100,3 +100,27 @@ def test_pages_near_the_body_cap_are_bounded(kafka, consumer_factory, monkeypatc
     finally:
         fake.stop()
     assert hwm < BOUND_KB, "VmHWM %d kB >= %d kB" % (hwm, BOUND_KB)
+
+
+def test_fetcher_wakeup_neither_skips_nor_repeats(kafka, consumer_factory, tmp_path):
+    """--no-fetch drains a capped prefetch queue far faster than librdkafka
+    2.0 looks at it again; the consumer wakes the fetcher with a seek to its
+    position (ARCHITECTURE 7.11). Every message is taken exactly once and
+    every offset is committed."""
+    from ytc_helpers import committed
+    n = 40000
+    topic = kafka.new_topic("memwake", partitions=4)
+    vids = [ytfixtures.video_id(i % 1000, "wk") for i in range(n)]
+    kcat_produce(kafka, topic, vids, ["https://youtu.be/%s" % v for v in vids])
+    group = "g-" + topic
+    # a small cap, so that the queue fills and runs dry many times
+    c = consumer_factory(["-b", kafka.bootstrap, "-t", topic, "-G", group,
+                          "--db", "none", "--no-fetch", "-e", "-vv",
+                          "-X", "queued.min.messages=2000"])
+    assert c.wait(240) == 0
+    err = c.stderr()
+    assert "YTC01000" in err, err[-2000:]
+    # taken exactly once: a repeat would count more, a skip fewer
+    assert "all partitions at end, %d message(s) done" % n in err, err[-2000:]
+    offs = committed(kafka, group, topic)
+    assert sum(offs.values()) == n, offs
