@@ -11,6 +11,7 @@
 #include "ytk_envelope.h"
 #include "ytc_log.h"
 #include "ytc_loop_int.h"
+#include "ytc_metrics.h"
 
 static ytc_job *leader_of(const ytc_loop *L, const char *id)
 {
@@ -176,6 +177,7 @@ static int try_stored(ytc_loop *L, ytc_job *j)
         j->attempts = json_object_get_int(v);
     }
     j->reused = 1;
+    ytc_metrics_add(YTC_M_CACHE_HITS, 1);
     j->row_stored = 1;      /* its updated_at stays as it is */
     ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01054) "video %s: stored %s row of %s "
             "reused, not fetched (%d message(s))", j->video_id, st.status,
@@ -223,6 +225,7 @@ void ytc_job_submit(ytc_loop *L, ytc_msg *m, const char *id)
         j->next = lead->followers;
         lead->followers = j;
         lead->nfollowers++;
+        ytc_metrics_add(YTC_M_COALESCED, 1);
         ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01056) "video %s: joins the fetch "
                 "in flight (%d waiting on it)", id, lead->nfollowers);
         return;

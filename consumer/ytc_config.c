@@ -29,7 +29,8 @@ enum {
     OPT_VIDEO_ID,
     OPT_MAX_RPS,
     OPT_METRICS,
-    OPT_REFRESH_AFTER
+    OPT_REFRESH_AFTER,
+    OPT_FETCH_MEMORY
 };
 
 static const char short_opts[] = "b:G:t:X:F:c:evqhV";
@@ -62,6 +63,7 @@ static const struct option long_opts[] = {
     { "max-rps",          required_argument, NULL, OPT_MAX_RPS },
     { "metrics",          required_argument, NULL, OPT_METRICS },
     { "refresh-after",    required_argument, NULL, OPT_REFRESH_AFTER },
+    { "fetch-memory",     required_argument, NULL, OPT_FETCH_MEMORY },
     { NULL, 0, NULL, 0 }
 };
 
@@ -94,6 +96,8 @@ static void usage(FILE *out)
 "      --refresh-after SECONDS   reuse a stored ok/unavailable row younger\n"
 "                                than this instead of fetching, 0 = always\n"
 "                                fetch [3600]         (YTK_REFRESH_AFTER)\n"
+"      --fetch-memory MIB        page bodies held at once, MiB\n"
+"                                [2 x concurrency, at least 32]\n"
 "Running:\n"
 "      --shutdown-timeout MS     grace for in-flight work on SIGTERM [10000]\n"
 "      --metrics ADDR:PORT       Prometheus /metrics here, e.g. 127.0.0.1:9464,\n"
@@ -386,6 +390,13 @@ int ytc_config_parse(ytc_config *cfg, apr_pool_t *p, int argc, char **argv)
             }
             cfg->refresh_after = (int)n;
             set_refresh = 1;
+            break;
+        case OPT_FETCH_MEMORY:
+            if (!parse_int(optarg, 9, 65536, &n)) {
+                return bad_usage("--fetch-memory: expected 9..65536 (MiB), "
+                                 "got '%s'", optarg);
+            }
+            cfg->fetch_memory_mb = (int)n;
             break;
         default:
             fputs("Try 'ytkafka-consumer --help'.\n", stderr);

@@ -44,6 +44,7 @@ typedef struct {
     const char *metrics;          /**< --metrics ADDR:PORT, YTK_METRICS, or NULL */
     int refresh_after;            /**< --refresh-after: seconds a stored
                                        ok/unavailable row is reused, 0 = off */
+    int fetch_memory_mb;          /**< --fetch-memory: body budget, 0 = auto */
 } ytc_config;
 
 /**

@@ -25,9 +25,12 @@ typedef struct ytc_transfer {
     char *buf;
     size_t len, cap;
     int overflow;
+    int paused;                 /* waiting for room in the body budget */
+    unsigned long seq;          /* start order: the oldest always proceeds */
     long retry_after;           /* parsed from the header, or -1 */
     ytc_fetch_done_fn *done;
     void *baton;
+    struct ytc_fetcher *fetcher;
     struct ytc_transfer *prev, *next;
 } ytc_transfer;
 
@@ -46,6 +49,11 @@ struct ytc_fetcher {
      * next start is allowed at next_us (monotonic), one every gap_us */
     ytc_transfer *wait_head, *wait_tail;
     long long gap_us, next_us;
+    /* body budget: bytes of bodies allocated, receiving or handed to a
+     * job and not yet given back with ytc_fetch_answer_free() */
+    size_t held, budget;
+    int npaused;
+    unsigned long seq;
 };
 
 static long long mono_us(void)
@@ -78,9 +86,24 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* is @a t the oldest transfer on the wire? (it may pass the budget, so
+ * that one always completes and gives its room back: no deadlock) */
+static int oldest(const ytc_fetcher *f, const ytc_transfer *t)
+{
+    const ytc_transfer *o;
+
+    for (o = f->list; o; o = o->next) {
+        if (o->seq < t->seq) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     ytc_transfer *t = ud;
+    ytc_fetcher *f = t->fetcher;
     size_t n = size * nmemb;
 
     if (t->len + n + 1 > YTC_MAX_BODY) {
@@ -103,9 +126,22 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
         while (cap < t->len + n + 1) {
             cap *= 2;
         }
+        if (cap > YTC_MAX_BODY) {
+            cap = YTC_MAX_BODY;
+        }
+        if (f->held + (cap - t->cap) > f->budget && !oldest(f, t)) {
+            /* over the budget: wait (libcurl keeps this chunk and stops
+             * reading the socket) until bodies are given back */
+            if (!t->paused) {
+                t->paused = 1;
+                f->npaused++;
+            }
+            return CURL_WRITEFUNC_PAUSE;
+        }
         if (!(nb = realloc(t->buf, cap))) {
             return 0;
         }
+        f->held += cap - t->cap;
         t->buf = nb;
         t->cap = cap;
     }
@@ -113,6 +149,36 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     t->len += n;
     t->buf[t->len] = '\0';
     return n;
+}
+
+/* let paused transfers try again (outside libcurl's callbacks) */
+static void resume_paused(ytc_fetcher *f)
+{
+    ytc_transfer *t;
+
+    if (!f->npaused) {
+        return;
+    }
+    for (t = f->list; t; t = t->next) {
+        if (t->paused) {
+            t->paused = 0;
+            f->npaused--;
+            /* delivers the kept chunk at once: on_data may pause again */
+            curl_easy_pause(t->easy, CURLPAUSE_CONT);
+        }
+    }
+}
+
+void ytc_fetch_answer_free(ytc_fetcher *f, ytc_http_answer *a)
+{
+    if (a->body) {
+        if (f) {
+            size_t n = a->len + 1;
+            f->held -= n <= f->held ? n : f->held;
+        }
+        free(a->body);
+        a->body = NULL;
+    }
 }
 
 ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
@@ -145,6 +211,14 @@ ytc_fetcher *ytc_fetcher_create(const ytc_config *cfg)
     f->headers_cookie = cookie;
     f->timeout_ms = cfg->http_timeout_ms;
     f->max_idle = cfg->concurrency * 2;
+    /* --fetch-memory, else 2 MiB per video fetched at once, at least
+     * YTC_FETCH_BODY_BUDGET (what --concurrency 16 gives) */
+    f->budget = cfg->fetch_memory_mb > 0
+                ? (size_t)cfg->fetch_memory_mb * 1024 * 1024
+                : (size_t)cfg->concurrency * 2 * 1024 * 1024;
+    if (cfg->fetch_memory_mb <= 0 && f->budget < YTC_FETCH_BODY_BUDGET) {
+        f->budget = YTC_FETCH_BODY_BUDGET;
+    }
     if (cfg->max_rps > 0) {
         /* YTC_FETCH_RPS_MARGIN under the cap: a request delayed on its way
          * (a busy loop turn, a new connection) must not bunch up with the
@@ -167,7 +241,13 @@ static void transfer_free(ytc_fetcher *f, ytc_transfer *t)
         t->next->prev = t->prev;
     }
     curl_multi_remove_handle(f->multi, t->easy);
-    free(t->buf);
+    if (t->buf) {
+        f->held -= t->cap <= f->held ? t->cap : f->held;
+        free(t->buf);
+    }
+    if (t->paused) {
+        f->npaused--;
+    }
     f->active--;
     if (f->nidle < f->max_idle) {
         CURL *e = t->easy;
@@ -214,6 +294,7 @@ static int launch(ytc_fetcher *f, ytc_transfer *t)
     if (curl_multi_add_handle(f->multi, t->easy) != CURLM_OK) {
         return -1;
     }
+    t->seq = ++f->seq;
     if (f->gap_us > 0) {
         long long now = mono_us();
         f->next_us = (now > f->next_us ? now : f->next_us) + f->gap_us;
@@ -251,6 +332,7 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
     }
     t->done = done;
     t->baton = baton;
+    t->fetcher = f;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
@@ -383,6 +465,19 @@ static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
             == CURLE_OK && loc) {
             snprintf(a.location, sizeof(a.location), "%s", loc);
         }
+        if (t->buf && t->cap != t->len + 1) {
+            /* hand over exactly len + 1 bytes: what the job gives back */
+            char *nb = realloc(t->buf, t->len + 1);
+            if (nb) {
+                f->held -= t->cap - (t->len + 1);
+                t->buf = nb;
+                t->cap = t->len + 1;
+            }
+            else {
+                /* keep it as it is: give back what len + 1 does not */
+                f->held -= t->cap - (t->len + 1);
+            }
+        }
         a.body = t->buf;
         a.len = t->len;
         t->buf = NULL;
@@ -425,6 +520,7 @@ void ytc_fetcher_run(ytc_fetcher *f, int timeout_ms, int wake_fd)
     int running = 0, numfds = 0;
     long turn = launch_due(f);
 
+    resume_paused(f);
     if (turn >= 0 && turn < timeout_ms) {
         timeout_ms = (int)turn;     /* wake for the next paced start */
     }

@@ -17,7 +17,7 @@ typedef struct ytc_fetcher ytc_fetcher;
 
 /**
  * Called once per transfer from ytc_fetcher_run(). @a answer's body belongs
- * to the callee (free() it or keep it).
+ * to the callee: keep it, then give it back with ytc_fetch_answer_free().
  */
 typedef void ytc_fetch_done_fn(void *baton, ytc_http_answer *answer);
 
@@ -33,6 +33,13 @@ void ytc_fetcher_destroy(ytc_fetcher *f);
  */
 int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
                     ytc_fetch_done_fn *done, void *baton);
+
+/**
+ * Free the body of an answer handed to a ytc_fetch_done_fn and give its
+ * room back to the fetcher's body budget (YTC_FETCH_BODY_BUDGET). @a f may
+ * be NULL (the body is only freed).
+ */
+void ytc_fetch_answer_free(ytc_fetcher *f, ytc_http_answer *a);
 
 /** Transfers in progress. */
 int ytc_fetcher_active(const ytc_fetcher *f);

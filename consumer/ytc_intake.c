@@ -184,6 +184,7 @@ void ytc_handle_message(ytc_loop *L, rd_kafka_message_t *rkm)
     ytc_part_push(L, part, m);
 
     redrive_value(m);
+    L->held_bytes += (long)(m->key_len + m->value_len);
     memset(&links, 0, sizeof(links));
     lrc = m->value ? ytk_links_from_value(m->value, m->value_len,
                                           YTC_MAX_LINKS, &links)
@@ -248,14 +249,21 @@ static long low_mark(const ytc_loop *L)
     return c * 4 > 256 ? c * 4 : 256;
 }
 
+/* Messages held are also capped by bytes (a value may be up to Kafka's
+ * message.max.bytes, 1 MB by default: 512 held jobs of such values would be
+ * 512 MB), and so are the results and DLQ records still on their way. */
 static int over_high(const ytc_loop *L)
 {
-    return L->jobs >= 2 * low_mark(L) || L->msgs >= YTC_MAX_PENDING_MSGS;
+    return L->jobs >= 2 * low_mark(L) || L->msgs >= YTC_MAX_PENDING_MSGS
+           || L->held_bytes >= YTC_MAX_HELD_BYTES
+           || L->prod_bytes >= YTC_MAX_PRODUCE_BYTES;
 }
 
 static int under_low(const ytc_loop *L)
 {
-    return L->jobs <= low_mark(L) && L->msgs < YTC_MAX_PENDING_MSGS / 2;
+    return L->jobs <= low_mark(L) && L->msgs < YTC_MAX_PENDING_MSGS / 2
+           && L->held_bytes < YTC_MAX_HELD_BYTES / 2
+           && L->prod_bytes < YTC_MAX_PRODUCE_BYTES / 2;
 }
 
 int ytc_all_at_eof(const ytc_loop *L)
@@ -299,13 +307,112 @@ long ytc_hold_left_ms(const ytc_loop *L, apr_time_t now)
     return left > 0 ? left : 0;
 }
 
+/* librdkafka 2.0 stops fetching once its queue holds queued.min.messages
+ * or queued.max.messages.kbytes of values, and looks again only at its
+ * broker thread's next wake-up, up to a second later: the application
+ * draining the queue does not wake it (2.2 added fetch.queue.backoff.ms
+ * for that). With the small caps of ytc_make_conf, a consumer that drains
+ * them in well under that second (--no-fetch takes 20 000 messages in
+ * ~30 ms) would sit idle most of the time. So when the queue was full and
+ * has run empty while a partition has messages past our position (or, with
+ * -e, has not reported its end yet), each such partition is sought to its
+ * position: a seek wakes the broker thread
+ * at once. Nothing is skipped or repeated: the position is the offset
+ * after the last message handed to us, and the empty queue holds nothing a
+ * seek would drop. A partition's high watermark comes from its last Fetch
+ * response (no request is made). */
+static void queue_caps(ytc_loop *L)
+{
+    const rd_kafka_conf_t *conf = rd_kafka_conf(L->consumer);
+    char buf[64];
+    size_t len = sizeof(buf);
+
+    L->q_min_msgs = YTC_QUEUED_MIN_MESSAGES;
+    L->q_max_bytes = (long)YTC_QUEUED_MAX_KBYTES * 1024;
+    if (rd_kafka_conf_get(conf, "queued.min.messages", buf, &len)
+        == RD_KAFKA_CONF_OK) {
+        L->q_min_msgs = atol(buf);
+    }
+    len = sizeof(buf);
+    if (rd_kafka_conf_get(conf, "queued.max.messages.kbytes", buf, &len)
+        == RD_KAFKA_CONF_OK) {
+        L->q_max_bytes = atol(buf) * 1024;
+    }
+}
+
+/* has librdkafka's queue (@a n messages) reached a cap? */
+static int queue_full(const ytc_loop *L, long n)
+{
+    return n >= L->q_min_msgs - L->q_min_msgs / 10
+           || n * L->q_avg_len >= L->q_max_bytes - L->q_max_bytes / 10;
+}
+
+static void kick_fetcher(ytc_loop *L)
+{
+    rd_kafka_topic_partition_list_t *a = NULL, *seek;
+    rd_kafka_error_t *error;
+    int i;
+
+    L->q_full = 0;
+    if (rd_kafka_assignment(L->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR
+        || !a) {
+        return;
+    }
+    seek = rd_kafka_topic_partition_list_new(a->cnt);
+    if (rd_kafka_position(L->consumer, a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (i = 0; i < a->cnt; i++) {
+            const rd_kafka_topic_partition_t *e = &a->elems[i];
+            const ytc_part *p = ytc_part_find(L, e->topic, e->partition);
+            int64_t lo, hi;
+            /* behind its end, or (-e) at its end without the end reported
+             * yet: librdkafka reports it only after one more Fetch */
+            if (e->offset >= 0
+                && rd_kafka_get_watermark_offsets(L->consumer, e->topic,
+                                                  e->partition, &lo, &hi)
+                   == RD_KAFKA_RESP_ERR_NO_ERROR
+                && (hi > e->offset
+                    || (L->cfg->exit_eof && p && !p->eof))) {
+                rd_kafka_topic_partition_list_add(seek, e->topic,
+                                                  e->partition)->offset =
+                    e->offset;
+            }
+        }
+    }
+    if (seek->cnt > 0) {
+        ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01000) "prefetch queue ran dry "
+                "at its cap: waking the fetcher for %d partition(s)",
+                seek->cnt);
+        /* timeout 0: asynchronous, per-partition results are not awaited */
+        if ((error = rd_kafka_seek_partitions(L->consumer, seek, 0))) {
+            ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01001) "seek: %s",
+                    rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(seek);
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
+/* called with librdkafka's queue empty */
+static void maybe_kick(ytc_loop *L)
+{
+    if (L->q_full && !L->paused && !L->held_since && !L->stopping
+        && !ytc_count_reached(L) && !ytc_outage(L)) {
+        kick_fetcher(L);
+    }
+}
+
 /* take messages until the queue is empty, the high-water mark is reached
  * or a batch is done; the first poll may wait @a timeout_ms. 1 if more may
  * be waiting. */
 int ytc_intake(ytc_loop *L, int timeout_ms)
 {
     int n = 0, more = 0;
+    long queued;
 
+    if (!L->q_min_msgs) {
+        queue_caps(L);
+    }
     if (ytc_outage(L)) {
         /* keep polling (group membership, max.poll.interval.ms) but
          * take nothing new: librdkafka hands out only what it had */
@@ -326,6 +433,13 @@ int ytc_intake(ytc_loop *L, int timeout_ms)
             /* held too long: pause, and poll for group events */
             ytc_set_paused(L, 1);
         }
+    }
+    queued = (long)rd_kafka_queue_length(L->cq);
+    if (queued == 0) {
+        maybe_kick(L);
+    }
+    else if (queue_full(L, queued)) {
+        L->q_full = 1;
     }
     for (;;) {
         rd_kafka_message_t *rkm;
@@ -348,9 +462,14 @@ int ytc_intake(ytc_loop *L, int timeout_ms)
         }
         rkm = rd_kafka_consumer_poll(L->consumer, n == 0 ? timeout_ms : 0);
         if (!rkm) {
+            if (n > 0) {
+                maybe_kick(L);
+            }
             break;
         }
         if (!rkm->err) {
+            L->q_avg_len += ((long)rkm->len + (long)rkm->key_len
+                             - L->q_avg_len) / 16;
             L->consumed++;
             ytc_metrics_add(YTC_M_MESSAGES, 1);
         }

@@ -22,8 +22,8 @@ void ytc_job_free(ytc_loop *L, ytc_job *j)
     if (j->next_all) {
         j->next_all->prev_all = j->prev_all;
     }
-    free(j->watch.body);
-    free(j->oembed.body);
+    ytc_fetch_answer_free(L->fetch, &j->watch);
+    ytc_fetch_answer_free(L->fetch, &j->oembed);
     if (j->result) {
         json_object_put(j->result);
     }
@@ -235,8 +235,8 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
                                reason, sizeof(reason), &retry_after,
                                &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
-    free(j->watch.body);
-    free(j->oembed.body);
+    ytc_fetch_answer_free(L->fetch, &j->watch);
+    ytc_fetch_answer_free(L->fetch, &j->oembed);
     memset(&j->watch, 0, sizeof(j->watch));
     memset(&j->oembed, 0, sizeof(j->oembed));
 

@@ -35,6 +35,9 @@ void ytc_set_paused(ytc_loop *L, int on)
             on ? "paused" : "resumed", L->jobs, L->msgs);
 }
 
+#define YTC_STR2(x) #x
+#define YTC_STR(x) YTC_STR2(x)
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
                    const char *buf)
 {
@@ -236,6 +239,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
     }
     {
         ytc_msg *m = r->m;
+        L->prod_bytes -= (long)(r->key_len + r->value_len);
         prod_free(r);
         if (m) {
             ytc_msg_release(m);
@@ -286,6 +290,7 @@ void ytc_produce_discard(ytc_loop *L)
 
     while ((r = L->prod_retry) != NULL) {
         L->prod_retry = r->next;
+        L->prod_bytes -= (long)(r->key_len + r->value_len);
         prod_free(r);
     }
 }
@@ -329,6 +334,9 @@ int ytc_produce(ytc_loop *L, ytc_msg *m, const char *topic,
     if (m) {
         m->pending++;
     }
+    /* librdkafka refers to r's copies (no RD_KAFKA_MSG_F_COPY): counted
+     * once, until delivered (YTC_MAX_PRODUCE_BYTES) */
+    L->prod_bytes += (long)(r->key_len + r->value_len);
     prod_send(L, r);
     return 0;
 }
@@ -382,11 +390,23 @@ rd_kafka_conf_t *ytc_make_conf(ytc_loop *L, int consumer)
     if (consumer) {
         bad |= conf_set(conf, "group.id", cfg->group, "-G");
         bad |= conf_set(conf, "auto.offset.reset", "earliest", "default");
-        /* librdkafka 2.0 stops fetching for about a second once a partition
-         * queue holds queued.min.messages; a consumer that does more per
-         * message than kcat reaches that during a backlog and stalls.
-         * Memory stays capped by queued.max.messages.kbytes (64 MB). */
-        bad |= conf_set(conf, "queued.min.messages", "1000000", "default");
+        /* What librdkafka prefetches is the largest holder of memory at a
+         * backlog (docs/ARCHITECTURE.md 7.11): a queued message costs its
+         * value plus ~420 B of librdkafka's own. With the old
+         * queued.min.messages=1000000 only the 64 MiB value cap applied: a
+         * backlog of 300 000 envelopes of 245 B put the consumer at 204 MB.
+         * 20 000 messages of 245 B are ~13 MB, and still 20 s of work at
+         * 1 000 videos/s, so with fetching the queue never runs dry before
+         * librdkafka's one-second re-check (--no-fetch drains it in ~30 ms:
+         * ytc_intake.c wakes the fetcher then). */
+        bad |= conf_set(conf, "queued.min.messages",
+                        YTC_STR(YTC_QUEUED_MIN_MESSAGES), "default");
+        /* Large values are capped by bytes instead: 8 MiB of values
+         * (64 MiB by default). fetch.max.bytes follows it (librdkafka sets
+         * min(50 MiB, this) unless -X sets it), so one Fetch response can
+         * overshoot the cap by at most as much again. */
+        bad |= conf_set(conf, "queued.max.messages.kbytes",
+                        YTC_STR(YTC_QUEUED_MAX_KBYTES), "default");
         /* A broker holds a Fetch of partitions at their end for up to
          * fetch.wait.max.ms (500 ms by default), and librdkafka 2.0 keeps
          * one Fetch in flight per broker: a partition that becomes

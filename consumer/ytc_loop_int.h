@@ -29,6 +29,18 @@
 /* finished-but-unstorable messages (behind a slow head) kept at most */
 #define YTC_MAX_PENDING_MSGS 20000
 
+/* Memory bounds at the defaults (docs/ARCHITECTURE.md, "What holds
+ * memory"); the first two are librdkafka properties, -X overrides them. */
+/** queued.min.messages: messages librdkafka prefetches at most */
+#define YTC_QUEUED_MIN_MESSAGES 20000
+/** queued.max.messages.kbytes: kB of values librdkafka prefetches at most */
+#define YTC_QUEUED_MAX_KBYTES 8192
+/** Bytes of keys and values the intake holds before it takes no more. */
+#define YTC_MAX_HELD_BYTES (16L * 1024 * 1024)
+/** Bytes of results and DLQ records not yet delivered before the intake
+ *  takes no more (each record is kept until Kafka stores it). */
+#define YTC_MAX_PRODUCE_BYTES (16L * 1024 * 1024)
+
 typedef struct ytc_part ytc_part;
 typedef struct ytc_msg ytc_msg;
 typedef struct ytc_job ytc_job;
@@ -125,6 +137,12 @@ struct ytc_loop {
     ytc_prod *prod_retry;   /* records to produce again */
     long prod_inflight;     /* records awaiting their delivery report */
     apr_hash_t *inflight;   /* video id -> leader job (ytc_coalesce.c) */
+    long prod_bytes;        /* bytes of records not yet delivered */
+    long held_bytes;        /* bytes of keys and values of held messages */
+    long q_min_msgs;        /* librdkafka's queued.min.messages in force */
+    long q_max_bytes;       /* and queued.max.messages.kbytes, in bytes */
+    int q_full;             /* its queue reached them since the last kick */
+    long q_avg_len;         /* bytes per message taken, moving average */
 };
 
 /* ---- ytc_offsets.c: partitions and in-order offsets -------------- */

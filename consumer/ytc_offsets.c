@@ -71,6 +71,7 @@ void ytc_part_push(ytc_loop *L, ytc_part *p, ytc_msg *m)
 
 void ytc_msg_free(ytc_loop *L, ytc_msg *m)
 {
+    L->held_bytes -= (long)(m->key_len + m->value_len);
     free(m->key);
     free(m->value);
     free(m);

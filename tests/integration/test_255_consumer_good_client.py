@@ -67,6 +67,7 @@ def test_50_messages_for_one_video_share_one_fetch(kafka, fake_yt, consumer_fact
     # one fetch: one watch page and one oEmbed request for 50 messages
     assert fake_yt.count(vid, "/watch") == 1
     assert fake_yt.count(vid, "/oembed") == 1
+    assert metric(port, "coalesced_jobs_total") == 49
     assert all(x["attempts"] == 1 for x in lines)
     rows = sqlite_rows(db)
     assert len(rows) == 1 and rows[0]["status"] == "ok" and rows[0]["attempts"] == 1
@@ -148,7 +149,8 @@ def test_refresh_after_reuses_young_rows_refetches_errors(kafka, fake_yt,
     db = str(tmp_path / "v.db")
     args = consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
                          extra=["--results-topic", results, "--max-attempts", "1"])
-    c = consumer_factory(args, name="default")
+    port = free_port()
+    c = consumer_factory(args + ["--metrics", "127.0.0.1:%d" % port], name="default")
     kafka.produce(topic, ["https://youtu.be/%s" % vid])
     c.wait_results(1)
     first = wait_for(lambda: (lambda r: r and r[0]["status"] == "ok" and r[0])(
@@ -163,6 +165,7 @@ def test_refresh_after_reuses_young_rows_refetches_errors(kafka, fake_yt,
     assert lines[1]["status"] == "ok" and lines[1]["title"] == fake_yt.video(vid)["title"]
     assert lines[1]["source"]["offset"] == 1
     assert lines[1]["fetched_at"] == lines[0]["fetched_at"]
+    assert metric(port, "cache_hits_total") == 1
     recs = kafka.consume(results, 2)
     assert sorted(json.loads(r["value"])["source"]["offset"] for r in recs) == [0, 1]
 
