@@ -18,7 +18,7 @@
  * Video ids are distinct per link: the 2-character --tag, then the link's
  * number in base 64 (9 characters). One line per link goes to --out:
  *   n sched_us lag_us post_status post_us readable_us resolution_us polls
- *   result error
+ *   result error video_id
  * post_us and readable_us are measured from the moment the POST was
  * started; resolution_us is the time from the start of the last poll that
  * found nothing to the arrival of the 200 (what a poll-based reading can
@@ -478,9 +478,9 @@ int main(int argc, char **argv)
         link_st *l = &links[i];
 
         fprintf(out, "%ld %" PRId64 " %" PRId64 " %ld %" PRId64 " %" PRId64
-                " %" PRId64 " %ld %s %s\n", l->n, l->sched_us, l->lag_us,
+                " %" PRId64 " %ld %s %s %s\n", l->n, l->sched_us, l->lag_us,
                 l->post_status, l->post_us, l->readable_us, l->resolution_us,
-                l->polls, l->result, l->error[0] ? l->error : "-");
+                l->polls, l->result, l->error[0] ? l->error : "-", l->id);
     }
     fclose(out);
     curl_multi_cleanup(multi);

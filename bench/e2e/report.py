@@ -30,7 +30,7 @@ def load(path):
                          "lag": int(p[2]) / 1000.0, "status": int(p[3]),
                          "post": int(p[4]) / 1000.0, "ready": int(p[5]) / 1000.0,
                          "res": int(p[6]) / 1000.0, "polls": int(p[7]),
-                         "result": p[8], "error": p[9]})
+                         "result": p[8], "error": p[9], "id": p[10]})
     return rows
 
 
