@@ -179,6 +179,14 @@ static void finish(link_st *l, const char *error)
     }
 }
 
+static void post_error(link_st *l, long status)
+{
+    char e[32];
+
+    snprintf(e, sizeof(e), "post_%ld", status);
+    finish(l, e);
+}
+
 static void start(link_st *l, req_kind kind)
 {
     CURL *e = curl_easy_init();
@@ -251,7 +259,7 @@ static void reap(CURL *e, CURLcode rc)
                 finish(l, NULL);
             }
             else {
-                finish(l, "post_status");
+                post_error(l, status);
             }
         }
         else if (status >= 200 && status < 300) {
@@ -260,7 +268,7 @@ static void reap(CURL *e, CURLcode rc)
             heap_push(l);
         }
         else {
-            finish(l, "post_status");
+            post_error(l, status);
         }
     }
     else {
