@@ -54,13 +54,21 @@ int ytc_breaker_failure(ytc_breaker *b, const char *key, int64_t now)
         return 0;
     }
     if (b->streak >= b->threshold && b->nkeys >= b->min_keys) {
-        b->open = 1;
-        b->probing = 0;
-        b->probe_ms = b->min_ms;
-        b->probe_due = now + (int64_t)b->probe_ms * 1000;
-        return 1;
+        return ytc_breaker_trip(b, now);
     }
     return 0;
+}
+
+int ytc_breaker_trip(ytc_breaker *b, int64_t now)
+{
+    if (b->open) {
+        return 0;
+    }
+    b->open = 1;
+    b->probing = 0;
+    b->probe_ms = b->min_ms;
+    b->probe_due = now + (int64_t)b->probe_ms * 1000;
+    return 1;
 }
 
 int ytc_breaker_success(ytc_breaker *b)
@@ -93,6 +101,11 @@ long ytc_breaker_wait_ms(const ytc_breaker *b, int64_t now)
 static int infra_answer(const ytc_http_answer *a)
 {
     return a && (a->status == 0 || a->status == 429 || a->status >= 500);
+}
+
+int ytc_check_says_up(const ytc_http_answer *check)
+{
+    return check && !infra_answer(check);
 }
 
 int ytc_failure_is_infra(ytc_outcome out, const ytc_http_answer *watch,

@@ -5,9 +5,11 @@
  *
  * A dependency every message needs (YouTube, the database, the results and
  * DLQ topics) is "out" when recent failures span different videos with no
- * success in between. While it is out the loop takes no new messages, holds
- * the work it has without spending attempts, and sends one probe at a time
- * with a capped exponential delay; the first success closes the breaker.
+ * success in between, or when a check of the dependency itself, sent
+ * alongside a video's retry, fails too (ytc_check_says_up). While it is
+ * out the loop takes no new messages, holds the work it has without
+ * spending attempts, and sends one probe at a time with a capped
+ * exponential delay; the first success closes the breaker.
  */
 #ifndef YTC_BREAKER_H
 #define YTC_BREAKER_H
@@ -52,6 +54,20 @@ int ytc_breaker_failure(ytc_breaker *b, const char *key, int64_t now);
  * @return 1 if this success closed an open breaker, 0 otherwise
  */
 int ytc_breaker_success(ytc_breaker *b);
+
+/**
+ * Open the breaker now, whatever the streak: a failure of one video was
+ * checked against the dependency itself and the check failed too.
+ * @return 1 if this opened it, 0 if it was open already
+ */
+int ytc_breaker_trip(ytc_breaker *b, int64_t now);
+
+/**
+ * Did YouTube itself answer the check sent alongside a retry (its home
+ * page)? Any HTTP answer but a 5xx or 429 says YouTube is up, so the
+ * video's failure is its own; no answer, a 5xx or a 429 says it is out.
+ */
+int ytc_check_says_up(const ytc_http_answer *check);
 
 /** Open, no probe in flight and the probe delay passed. */
 int ytc_breaker_probe_ready(const ytc_breaker *b, int64_t now);

@@ -211,15 +211,22 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     char reason[600];
     long retry_after = -1;
     ytc_outcome out;
-    int infra, probe = j->probe;
+    int infra, probe = j->probe, checked = j->checked;
 
     L->running--;
     j->probe = 0;
+    j->checked = 0;
     j->attempts++;
     out = ytc_meta_extract_row(j->video_id, &j->watch, &j->oembed, &result,
                                reason, sizeof(reason), &retry_after,
                                &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
+    if (infra && checked && ytc_check_says_up(&j->check)) {
+        /* YouTube itself answers: the failure is this video's own, and a
+         * success of YouTube (docs/ARCHITECTURE.md, the failure model) */
+        infra = 0;
+        j->infra_fails = 0;
+    }
     free(j->watch.body);
     free(j->oembed.body);
     memset(&j->watch, 0, sizeof(j->watch));
@@ -227,7 +234,8 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
 
     if (infra) {
         j->infra_fails++;
-        if (ytc_breaker_failure(&L->yt, j->video_id, apr_time_now())) {
+        if (ytc_breaker_failure(&L->yt, j->video_id, apr_time_now())
+            || (checked && ytc_breaker_trip(&L->yt, apr_time_now()))) {
             youtube_out(L, reason);
         }
         if (L->yt.open) {
@@ -310,6 +318,41 @@ static void on_oembed(void *baton, ytc_http_answer *a)
     }
 }
 
+static void on_check(void *baton, ytc_http_answer *a)
+{
+    ytc_job *j = baton;
+
+    j->check = *a;
+    free(j->check.body);
+    j->check.body = NULL;
+    if (--j->transfers == 0) {
+        ytc_attempt_done(j->loop, j);
+    }
+}
+
+/* Is YouTube itself up? Asked alongside a probe, a retry after a failure
+ * that may be an outage, and a last attempt: one video alone cannot open
+ * the breaker by counting videos (docs/ARCHITECTURE.md, the failure model) */
+static void check_start(ytc_loop *L, ytc_job *j)
+{
+    char url[1024];
+
+    j->checked = 0;
+    if (!j->probe && !j->infra_fails
+        && j->attempts + 1 < L->cfg->max_attempts) {
+        return;
+    }
+    j->checked = 1;
+    memset(&j->check, 0, sizeof(j->check));
+    snprintf(url, sizeof(url), "%s/", L->cfg->youtube_url);
+    j->transfers++;
+    if (ytc_fetch_start(L->fetch, url, 0, on_check, j) != 0) {
+        j->check.retry_after = -1;
+        snprintf(j->check.error, sizeof(j->check.error), "cannot start");
+        j->transfers--;
+    }
+}
+
 void ytc_job_start(ytc_loop *L, ytc_job *j)
 {
     char canon[64], url[1024];
@@ -338,6 +381,7 @@ void ytc_job_start(ytc_loop *L, ytc_job *j)
         snprintf(j->oembed.error, sizeof(j->oembed.error), "cannot start");
         j->transfers--;
     }
+    check_start(L, j);
     if (j->transfers == 0) {
         ytc_attempt_done(L, j);
     }

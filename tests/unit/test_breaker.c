@@ -110,6 +110,83 @@ static void test_classifier(void **state)
     assert_false(ytc_failure_is_infra(YTC_OUT_OK, &ok, &ok));
 }
 
+/* the check sent alongside a retry: YouTube's own answer decides */
+static void test_check_verdict(void **state)
+{
+    ytc_http_answer a;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    assert_false(ytc_check_says_up(NULL));
+    assert_false(ytc_check_says_up(&a));        /* refused, DNS, timeout */
+    a.status = 503;
+    assert_false(ytc_check_says_up(&a));
+    a.status = 500;
+    assert_false(ytc_check_says_up(&a));
+    a.status = 429;                             /* YouTube limits us all */
+    assert_false(ytc_check_says_up(&a));
+    a.status = 200;
+    assert_true(ytc_check_says_up(&a));
+    a.status = 302;                             /* a consent redirect */
+    assert_true(ytc_check_says_up(&a));
+    a.status = 404;
+    assert_true(ytc_check_says_up(&a));
+}
+
+/* one video in flight: its failure checked, the check failing too, opens
+ * the breaker at once (a lone link during an outage is held) */
+static void test_lone_video_failed_check_trips(void **state)
+{
+    ytc_breaker b;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", 0), 0);
+    assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", SEC), 0);
+    assert_false(b.open);
+    assert_int_equal(ytc_breaker_trip(&b, SEC), 1);
+    assert_true(b.open);
+    assert_int_equal(ytc_breaker_wait_ms(&b, SEC), 1001);
+    /* open already: no second "outage" */
+    assert_int_equal(ytc_breaker_trip(&b, 2 * SEC), 0);
+    assert_int_equal(ytc_breaker_wait_ms(&b, SEC), 1001);
+    assert_int_equal(ytc_breaker_success(&b), 1);
+}
+
+/* two videos failing while YouTube answers the checks (a 500-forever and a
+ * 429-once video among good ones): as the loop feeds it, each failure
+ * after a video's first is checked and a check that YouTube answers is a
+ * success, so the breaker never opens, whatever the order */
+static void test_checked_failures_never_open(void **state)
+{
+    ytc_breaker b;
+    const char *order[][4] = {
+        { "aaaaaaaaaaa", "bbbbbbbbbbb", "aaaaaaaaaaa", "bbbbbbbbbbb" },
+        { "aaaaaaaaaaa", "aaaaaaaaaaa", "bbbbbbbbbbb", "bbbbbbbbbbb" },
+        { "bbbbbbbbbbb", "aaaaaaaaaaa", "aaaaaaaaaaa", "bbbbbbbbbbb" },
+    };
+    int o, i, seen_a, seen_b;
+
+    (void)state;
+    for (o = 0; o < 3; o++) {
+        ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+        seen_a = seen_b = 0;
+        for (i = 0; i < 4; i++) {
+            int *seen = order[o][i][0] == 'a' ? &seen_a : &seen_b;
+            if (*seen) {
+                /* the retry's check: YouTube answers */
+                assert_int_equal(ytc_breaker_success(&b), 0);
+            }
+            else {
+                assert_int_equal(ytc_breaker_failure(&b, order[o][i], 0),
+                                 0);
+            }
+            *seen = !*seen;
+        }
+        assert_false(b.open);
+    }
+}
+
 static void test_backoff_clamped(void **state)
 {
     unsigned int r;
@@ -146,6 +223,9 @@ int main(void)
         cmocka_unit_test(test_success_resets_streak),
         cmocka_unit_test(test_probe_backoff_capped_and_closes),
         cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_check_verdict),
+        cmocka_unit_test(test_lone_video_failed_check_trips),
+        cmocka_unit_test(test_checked_failures_never_open),
         cmocka_unit_test(test_backoff_clamped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
