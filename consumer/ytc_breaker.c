@@ -108,6 +108,22 @@ int ytc_check_says_up(const ytc_http_answer *check)
     return check && !infra_answer(check);
 }
 
+ytc_breaker_verdict ytc_breaker_checked_failure(ytc_breaker *b,
+                                                const char *key,
+                                                const ytc_http_answer *check,
+                                                int64_t now)
+{
+    if (ytc_check_says_up(check)) {
+        return ytc_breaker_success(b) ? YTC_BREAKER_OWN_CLOSED
+                                      : YTC_BREAKER_OWN;
+    }
+    if (ytc_breaker_failure(b, key, now)
+        || (check && ytc_breaker_trip(b, now))) {
+        return YTC_BREAKER_OPENED;
+    }
+    return YTC_BREAKER_COUNTED;
+}
+
 int ytc_failure_is_infra(ytc_outcome out, const ytc_http_answer *watch,
                          const ytc_http_answer *oembed)
 {

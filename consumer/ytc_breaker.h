@@ -69,6 +69,28 @@ int ytc_breaker_trip(ytc_breaker *b, int64_t now);
  */
 int ytc_check_says_up(const ytc_http_answer *check);
 
+/** What ytc_breaker_checked_failure() decided. */
+typedef enum {
+    YTC_BREAKER_COUNTED = 0,    /**< counted; the breaker stays as it was */
+    YTC_BREAKER_OPENED,         /**< this failure opened the breaker */
+    YTC_BREAKER_OWN,            /**< the check was answered: the key's own
+                                     failure, and a success of the
+                                     dependency (the streak restarts) */
+    YTC_BREAKER_OWN_CLOSED      /**< the same, and it closed the breaker */
+} ytc_breaker_verdict;
+
+/**
+ * Record a failure of @a key that may be an outage, with the answer of the
+ * check of the dependency itself sent alongside it (@a check, NULL if no
+ * check was sent): a check answered (ytc_check_says_up) makes it the key's
+ * own failure; a failed check opens the breaker (ytc_breaker_trip);
+ * without a check it is ytc_breaker_failure().
+ */
+ytc_breaker_verdict ytc_breaker_checked_failure(ytc_breaker *b,
+                                                const char *key,
+                                                const ytc_http_answer *check,
+                                                int64_t now);
+
 /** Open, no probe in flight and the probe delay passed. */
 int ytc_breaker_probe_ready(const ytc_breaker *b, int64_t now);
 

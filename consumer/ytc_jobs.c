@@ -212,6 +212,7 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     long retry_after = -1;
     ytc_outcome out;
     int infra, probe = j->probe, checked = j->checked;
+    ytc_breaker_verdict v = YTC_BREAKER_COUNTED;
 
     L->running--;
     j->probe = 0;
@@ -221,21 +222,30 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
                                reason, sizeof(reason), &retry_after,
                                &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
-    if (infra && checked && ytc_check_says_up(&j->check)) {
-        /* YouTube itself answers: the failure is this video's own, and a
-         * success of YouTube (docs/ARCHITECTURE.md, the failure model) */
-        infra = 0;
-        j->infra_fails = 0;
+    if (infra) {
+        v = ytc_breaker_checked_failure(&L->yt, j->video_id,
+                                        checked ? &j->check : NULL,
+                                        apr_time_now());
     }
     free(j->watch.body);
     free(j->oembed.body);
     memset(&j->watch, 0, sizeof(j->watch));
     memset(&j->oembed, 0, sizeof(j->oembed));
 
-    if (infra) {
+    if (infra && v >= YTC_BREAKER_OWN) {
+        /* YouTube itself answered the check: the failure is this video's
+         * own (docs/ARCHITECTURE.md, the failure model) */
+        ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01190) "video %s: youtube answers "
+                "(home page HTTP %ld), the failure is the video's own",
+                j->video_id, j->check.status);
+        j->infra_fails = 0;
+        if (v == YTC_BREAKER_OWN_CLOSED) {
+            youtube_back(L);
+        }
+    }
+    else if (infra) {
         j->infra_fails++;
-        if (ytc_breaker_failure(&L->yt, j->video_id, apr_time_now())
-            || (checked && ytc_breaker_trip(&L->yt, apr_time_now()))) {
+        if (v == YTC_BREAKER_OPENED) {
             youtube_out(L, reason);
         }
         if (L->yt.open) {

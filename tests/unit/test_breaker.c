@@ -134,57 +134,86 @@ static void test_check_verdict(void **state)
 }
 
 /* one video in flight: its failure checked, the check failing too, opens
- * the breaker at once (a lone link during an outage is held) */
+ * the breaker at once (a lone link during an outage is held); a probe
+ * whose video fails while YouTube answers the check closes it */
 static void test_lone_video_failed_check_trips(void **state)
 {
     ytc_breaker b;
+    ytc_http_answer refused, s503, home;
 
     (void)state;
+    memset(&refused, 0, sizeof(refused));
+    s503 = refused;
+    s503.status = 503;
+    home = refused;
+    home.status = 200;
     ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
-    assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", 0), 0);
-    assert_int_equal(ytc_breaker_failure(&b, "aaaaaaaaaaa", SEC), 0);
+    /* first attempt: no check, one key cannot open it */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", NULL, 0),
+                     YTC_BREAKER_COUNTED);
     assert_false(b.open);
-    assert_int_equal(ytc_breaker_trip(&b, SEC), 1);
+    /* the retry and its check: both refused */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa",
+                                                 &refused, SEC),
+                     YTC_BREAKER_OPENED);
     assert_true(b.open);
     assert_int_equal(ytc_breaker_wait_ms(&b, SEC), 1001);
-    /* open already: no second "outage" */
-    assert_int_equal(ytc_breaker_trip(&b, 2 * SEC), 0);
-    assert_int_equal(ytc_breaker_wait_ms(&b, SEC), 1001);
-    assert_int_equal(ytc_breaker_success(&b), 1);
+    /* a probe, its check 503: still out, one "outage" only, delay doubled */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", &s503,
+                                                 3 * SEC),
+                     YTC_BREAKER_COUNTED);
+    assert_true(b.open);
+    assert_int_equal(b.probe_ms, 2000);
+    assert_int_equal(ytc_breaker_trip(&b, 3 * SEC), 0);
+    /* the video still fails but YouTube answers: its own failure */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", &home,
+                                                 5 * SEC),
+                     YTC_BREAKER_OWN_CLOSED);
+    assert_false(b.open);
+    assert_int_equal(b.streak, 0);
 }
 
 /* two videos failing while YouTube answers the checks (a 500-forever and a
- * 429-once video among good ones): as the loop feeds it, each failure
- * after a video's first is checked and a check that YouTube answers is a
- * success, so the breaker never opens, whatever the order */
+ * 429-once video among good ones), in any order of the answers: the loop
+ * checks every failure after a video's first, so the breaker never opens */
 static void test_checked_failures_never_open(void **state)
 {
-    ytc_breaker b;
-    const char *order[][4] = {
+    static const char *const order[][4] = {
         { "aaaaaaaaaaa", "bbbbbbbbbbb", "aaaaaaaaaaa", "bbbbbbbbbbb" },
         { "aaaaaaaaaaa", "aaaaaaaaaaa", "bbbbbbbbbbb", "bbbbbbbbbbb" },
-        { "bbbbbbbbbbb", "aaaaaaaaaaa", "aaaaaaaaaaa", "bbbbbbbbbbb" },
+        { "bbbbbbbbbbb", "aaaaaaaaaaa", "aaaaaaaaaaa", "aaaaaaaaaaa" },
     };
+    ytc_breaker b;
+    ytc_http_answer home;
     int o, i, seen_a, seen_b;
 
     (void)state;
+    memset(&home, 0, sizeof(home));
+    home.status = 200;
     for (o = 0; o < 3; o++) {
         ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
         seen_a = seen_b = 0;
         for (i = 0; i < 4; i++) {
             int *seen = order[o][i][0] == 'a' ? &seen_a : &seen_b;
-            if (*seen) {
-                /* the retry's check: YouTube answers */
-                assert_int_equal(ytc_breaker_success(&b), 0);
-            }
-            else {
-                assert_int_equal(ytc_breaker_failure(&b, order[o][i], 0),
-                                 0);
-            }
+            ytc_breaker_verdict v;
+
+            v = ytc_breaker_checked_failure(&b, order[o][i],
+                                            *seen ? &home : NULL, i * SEC);
+            assert_int_equal(v, *seen ? YTC_BREAKER_OWN
+                                      : YTC_BREAKER_COUNTED);
+            assert_false(b.open);
+            /* a checked failure's video is unchecked next time (not last) */
             *seen = !*seen;
         }
-        assert_false(b.open);
     }
+    /* the same answers unchecked: the old rule opens on the third */
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", NULL, 0),
+                     YTC_BREAKER_COUNTED);
+    assert_int_equal(ytc_breaker_checked_failure(&b, "bbbbbbbbbbb", NULL, 0),
+                     YTC_BREAKER_COUNTED);
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", NULL, 0),
+                     YTC_BREAKER_OPENED);
 }
 
 static void test_backoff_clamped(void **state)
