@@ -108,6 +108,23 @@ int ytc_check_says_up(const ytc_http_answer *check)
     return check && !infra_answer(check);
 }
 
+void ytc_breaker_answered(ytc_breaker *b, const char *key)
+{
+    if (key) {
+        strncpy(b->answered, key, sizeof(b->answered) - 1);
+        b->answered[sizeof(b->answered) - 1] = '\0';
+    }
+}
+
+const char *ytc_breaker_check_key(const ytc_breaker *b, const char *key)
+{
+    if (!b->answered[0]
+        || (key && !strncmp(b->answered, key, sizeof(b->answered) - 1))) {
+        return NULL;
+    }
+    return b->answered;
+}
+
 ytc_breaker_verdict ytc_breaker_checked_failure(ytc_breaker *b,
                                                 const char *key,
                                                 const ytc_http_answer *check,

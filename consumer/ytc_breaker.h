@@ -34,6 +34,8 @@ typedef struct {
     long probe_ms;          /**< current probe delay */
     int64_t probe_due;      /**< usec: when the next probe may go */
     int probing;            /**< a probe is in flight */
+    char answered[16];      /**< the last key given a real answer: what a
+                                 check asks about ("" if none yet) */
 } ytc_breaker;
 
 /**
@@ -63,11 +65,24 @@ int ytc_breaker_success(ytc_breaker *b);
 int ytc_breaker_trip(ytc_breaker *b, int64_t now);
 
 /**
- * Did YouTube itself answer the check sent alongside a retry (its home
- * page)? Any HTTP answer but a 5xx or 429 says YouTube is up, so the
+ * Did YouTube itself answer the check sent alongside a retry (the watch
+ * page of another video that got a real answer lately, its home page if
+ * none)? Any HTTP answer but a 5xx or 429 says YouTube is up, so the
  * video's failure is its own; no answer, a 5xx or a 429 says it is out.
  */
 int ytc_check_says_up(const ytc_http_answer *check);
+
+/**
+ * @a key got a real answer (ok or a definitive one): checks ask about it.
+ */
+void ytc_breaker_answered(ytc_breaker *b, const char *key);
+
+/**
+ * The key a check of the dependency, sent alongside a retry of @a key,
+ * should ask about: the last key given a real answer if it is another
+ * one, NULL if none (then the check asks about the dependency as a whole).
+ */
+const char *ytc_breaker_check_key(const ytc_breaker *b, const char *key);
 
 /** What ytc_breaker_checked_failure() decided. */
 typedef enum {

@@ -236,7 +236,7 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
         /* YouTube itself answered the check: the failure is this video's
          * own (docs/ARCHITECTURE.md, the failure model) */
         ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01190) "video %s: youtube answers "
-                "(home page HTTP %ld), the failure is the video's own",
+                "(check HTTP %ld), the failure is the video's own",
                 j->video_id, j->check.status);
         j->infra_fails = 0;
         if (v == YTC_BREAKER_OWN_CLOSED) {
@@ -271,6 +271,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     }
     else if (ytc_breaker_success(&L->yt)) {
         youtube_back(L);
+    }
+    if (out == YTC_OUT_OK || out == YTC_OUT_UNAVAILABLE) {
+        ytc_breaker_answered(&L->yt, j->video_id);
     }
 
     if (out == YTC_OUT_TRANSIENT && j->attempts < L->cfg->max_attempts) {
@@ -342,10 +345,13 @@ static void on_check(void *baton, ytc_http_answer *a)
 
 /* Is YouTube itself up? Asked alongside a probe, a retry after a failure
  * that may be an outage, and a last attempt: one video alone cannot open
- * the breaker by counting videos (docs/ARCHITECTURE.md, the failure model) */
+ * the breaker by counting videos (docs/ARCHITECTURE.md, the failure model).
+ * The watch page of the last video that got a real answer, else the home
+ * page. */
 static void check_start(ytc_loop *L, ytc_job *j)
 {
     char url[1024];
+    const char *ref;
 
     j->checked = 0;
     if (!j->probe && !j->infra_fails
@@ -354,9 +360,16 @@ static void check_start(ytc_loop *L, ytc_job *j)
     }
     j->checked = 1;
     memset(&j->check, 0, sizeof(j->check));
-    snprintf(url, sizeof(url), "%s/", L->cfg->youtube_url);
+    ref = ytc_breaker_check_key(&L->yt, j->video_id);
+    if (ref) {
+        snprintf(url, sizeof(url), "%s/watch?v=%s", L->cfg->youtube_url,
+                 ref);
+    }
+    else {
+        snprintf(url, sizeof(url), "%s/", L->cfg->youtube_url);
+    }
     j->transfers++;
-    if (ytc_fetch_start(L->fetch, url, 0, on_check, j) != 0) {
+    if (ytc_fetch_start(L->fetch, url, ref != NULL, on_check, j) != 0) {
         j->check.retry_after = -1;
         snprintf(j->check.error, sizeof(j->check.error), "cannot start");
         j->transfers--;

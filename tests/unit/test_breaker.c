@@ -133,6 +133,32 @@ static void test_check_verdict(void **state)
     assert_true(ytc_check_says_up(&a));
 }
 
+/* a check asks about another video that got a real answer, never about
+ * the failing one itself (a video that turns 500 would look like an
+ * outage), and about YouTube as a whole when none is known */
+static void test_check_key(void **state)
+{
+    ytc_breaker b;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    assert_null(ytc_breaker_check_key(&b, "aaaaaaaaaaa"));
+    ytc_breaker_answered(&b, "bbbbbbbbbbb");
+    assert_string_equal(ytc_breaker_check_key(&b, "aaaaaaaaaaa"),
+                        "bbbbbbbbbbb");
+    assert_null(ytc_breaker_check_key(&b, "bbbbbbbbbbb"));
+    /* a failure streak or an outage does not forget it */
+    ytc_breaker_failure(&b, "aaaaaaaaaaa", 0);
+    ytc_breaker_trip(&b, 0);
+    ytc_breaker_success(&b);
+    assert_string_equal(ytc_breaker_check_key(&b, "aaaaaaaaaaa"),
+                        "bbbbbbbbbbb");
+    ytc_breaker_answered(&b, "aaaaaaaaaaa");
+    assert_null(ytc_breaker_check_key(&b, "aaaaaaaaaaa"));
+    assert_string_equal(ytc_breaker_check_key(&b, "ccccccccccc"),
+                        "aaaaaaaaaaa");
+}
+
 /* one video in flight: its failure checked, the check failing too, opens
  * the breaker at once (a lone link during an outage is held); a probe
  * whose video fails while YouTube answers the check closes it */
@@ -253,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_probe_backoff_capped_and_closes),
         cmocka_unit_test(test_classifier),
         cmocka_unit_test(test_check_verdict),
+        cmocka_unit_test(test_check_key),
         cmocka_unit_test(test_lone_video_failed_check_trips),
         cmocka_unit_test(test_checked_failures_never_open),
         cmocka_unit_test(test_backoff_clamped),
