@@ -54,13 +54,21 @@ int ytc_breaker_failure(ytc_breaker *b, const char *key, int64_t now)
         return 0;
     }
     if (b->streak >= b->threshold && b->nkeys >= b->min_keys) {
-        b->open = 1;
-        b->probing = 0;
-        b->probe_ms = b->min_ms;
-        b->probe_due = now + (int64_t)b->probe_ms * 1000;
-        return 1;
+        return ytc_breaker_trip(b, now);
     }
     return 0;
+}
+
+int ytc_breaker_trip(ytc_breaker *b, int64_t now)
+{
+    if (b->open) {
+        return 0;
+    }
+    b->open = 1;
+    b->probing = 0;
+    b->probe_ms = b->min_ms;
+    b->probe_due = now + (int64_t)b->probe_ms * 1000;
+    return 1;
 }
 
 int ytc_breaker_success(ytc_breaker *b)
@@ -93,6 +101,44 @@ long ytc_breaker_wait_ms(const ytc_breaker *b, int64_t now)
 static int infra_answer(const ytc_http_answer *a)
 {
     return a && (a->status == 0 || a->status == 429 || a->status >= 500);
+}
+
+int ytc_check_says_up(const ytc_http_answer *check)
+{
+    return check && !infra_answer(check);
+}
+
+void ytc_breaker_answered(ytc_breaker *b, const char *key)
+{
+    if (key) {
+        strncpy(b->answered, key, sizeof(b->answered) - 1);
+        b->answered[sizeof(b->answered) - 1] = '\0';
+    }
+}
+
+const char *ytc_breaker_check_key(const ytc_breaker *b, const char *key)
+{
+    if (!b->answered[0]
+        || (key && !strncmp(b->answered, key, sizeof(b->answered) - 1))) {
+        return NULL;
+    }
+    return b->answered;
+}
+
+ytc_breaker_verdict ytc_breaker_checked_failure(ytc_breaker *b,
+                                                const char *key,
+                                                const ytc_http_answer *check,
+                                                int64_t now)
+{
+    if (ytc_check_says_up(check)) {
+        return ytc_breaker_success(b) ? YTC_BREAKER_OWN_CLOSED
+                                      : YTC_BREAKER_OWN;
+    }
+    if (ytc_breaker_failure(b, key, now)
+        || (check && ytc_breaker_trip(b, now))) {
+        return YTC_BREAKER_OPENED;
+    }
+    return YTC_BREAKER_COUNTED;
 }
 
 int ytc_failure_is_infra(ytc_outcome out, const ytc_http_answer *watch,

@@ -5,9 +5,11 @@
  *
  * A dependency every message needs (YouTube, the database, the results and
  * DLQ topics) is "out" when recent failures span different videos with no
- * success in between. While it is out the loop takes no new messages, holds
- * the work it has without spending attempts, and sends one probe at a time
- * with a capped exponential delay; the first success closes the breaker.
+ * success in between, or when a check of the dependency itself, sent
+ * alongside a video's retry, fails too (ytc_check_says_up). While it is
+ * out the loop takes no new messages, holds the work it has without
+ * spending attempts, and sends one probe at a time with a capped
+ * exponential delay; the first success closes the breaker.
  */
 #ifndef YTC_BREAKER_H
 #define YTC_BREAKER_H
@@ -32,6 +34,8 @@ typedef struct {
     long probe_ms;          /**< current probe delay */
     int64_t probe_due;      /**< usec: when the next probe may go */
     int probing;            /**< a probe is in flight */
+    char answered[16];      /**< the last key given a real answer: what a
+                                 check asks about ("" if none yet) */
 } ytc_breaker;
 
 /**
@@ -52,6 +56,55 @@ int ytc_breaker_failure(ytc_breaker *b, const char *key, int64_t now);
  * @return 1 if this success closed an open breaker, 0 otherwise
  */
 int ytc_breaker_success(ytc_breaker *b);
+
+/**
+ * Open the breaker now, whatever the streak: a failure of one video was
+ * checked against the dependency itself and the check failed too.
+ * @return 1 if this opened it, 0 if it was open already
+ */
+int ytc_breaker_trip(ytc_breaker *b, int64_t now);
+
+/**
+ * Did YouTube itself answer the check sent alongside a retry (the watch
+ * page of another video that got a real answer lately, its home page if
+ * none)? Any HTTP answer but a 5xx or 429 says YouTube is up, so the
+ * video's failure is its own; no answer, a 5xx or a 429 says it is out.
+ */
+int ytc_check_says_up(const ytc_http_answer *check);
+
+/**
+ * @a key got a real answer (ok or a definitive one): checks ask about it.
+ */
+void ytc_breaker_answered(ytc_breaker *b, const char *key);
+
+/**
+ * The key a check of the dependency, sent alongside a retry of @a key,
+ * should ask about: the last key given a real answer if it is another
+ * one, NULL if none (then the check asks about the dependency as a whole).
+ */
+const char *ytc_breaker_check_key(const ytc_breaker *b, const char *key);
+
+/** What ytc_breaker_checked_failure() decided. */
+typedef enum {
+    YTC_BREAKER_COUNTED = 0,    /**< counted; the breaker stays as it was */
+    YTC_BREAKER_OPENED,         /**< this failure opened the breaker */
+    YTC_BREAKER_OWN,            /**< the check was answered: the key's own
+                                     failure, and a success of the
+                                     dependency (the streak restarts) */
+    YTC_BREAKER_OWN_CLOSED      /**< the same, and it closed the breaker */
+} ytc_breaker_verdict;
+
+/**
+ * Record a failure of @a key that may be an outage, with the answer of the
+ * check of the dependency itself sent alongside it (@a check, NULL if no
+ * check was sent): a check answered (ytc_check_says_up) makes it the key's
+ * own failure; a failed check opens the breaker (ytc_breaker_trip);
+ * without a check it is ytc_breaker_failure().
+ */
+ytc_breaker_verdict ytc_breaker_checked_failure(ytc_breaker *b,
+                                                const char *key,
+                                                const ytc_http_answer *check,
+                                                int64_t now);
 
 /** Open, no probe in flight and the probe delay passed. */
 int ytc_breaker_probe_ready(const ytc_breaker *b, int64_t now);

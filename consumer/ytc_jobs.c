@@ -226,23 +226,41 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     char reason[600];
     long retry_after = -1;
     ytc_outcome out;
-    int infra, probe = j->probe;
+    int infra, probe = j->probe, checked = j->checked;
+    ytc_breaker_verdict v = YTC_BREAKER_COUNTED;
 
     L->running--;
     j->probe = 0;
+    j->checked = 0;
     j->attempts++;
     out = ytc_meta_extract_row(j->video_id, &j->watch, &j->oembed, &result,
                                reason, sizeof(reason), &retry_after,
                                &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
+    if (infra) {
+        v = ytc_breaker_checked_failure(&L->yt, j->video_id,
+                                        checked ? &j->check : NULL,
+                                        apr_time_now());
+    }
     ytc_fetch_answer_free(L->fetch, &j->watch);
     ytc_fetch_answer_free(L->fetch, &j->oembed);
     memset(&j->watch, 0, sizeof(j->watch));
     memset(&j->oembed, 0, sizeof(j->oembed));
 
-    if (infra) {
+    if (infra && v >= YTC_BREAKER_OWN) {
+        /* YouTube itself answered the check: the failure is this video's
+         * own (docs/ARCHITECTURE.md, the failure model) */
+        ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01190) "video %s: youtube answers "
+                "(check HTTP %ld), the failure is the video's own",
+                j->video_id, j->check.status);
+        j->infra_fails = 0;
+        if (v == YTC_BREAKER_OWN_CLOSED) {
+            youtube_back(L);
+        }
+    }
+    else if (infra) {
         j->infra_fails++;
-        if (ytc_breaker_failure(&L->yt, j->video_id, apr_time_now())) {
+        if (v == YTC_BREAKER_OPENED) {
             youtube_out(L, reason);
         }
         if (L->yt.open) {
@@ -268,6 +286,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     }
     else if (ytc_breaker_success(&L->yt)) {
         youtube_back(L);
+    }
+    if (out == YTC_OUT_OK || out == YTC_OUT_UNAVAILABLE) {
+        ytc_breaker_answered(&L->yt, j->video_id);
     }
 
     if (out == YTC_OUT_TRANSIENT && j->attempts < L->cfg->max_attempts) {
@@ -322,6 +343,51 @@ static void on_oembed(void *baton, ytc_http_answer *a)
     }
 }
 
+static void on_check(void *baton, ytc_http_answer *a)
+{
+    ytc_job *j = baton;
+
+    j->check = *a;
+    /* only its status counts: give the body back to the fetcher's budget */
+    ytc_fetch_answer_free(j->loop->fetch, &j->check);
+    if (--j->transfers == 0) {
+        ytc_attempt_done(j->loop, j);
+    }
+}
+
+/* Is YouTube itself up? Asked alongside a probe, a retry after a failure
+ * that may be an outage, and a last attempt: one video alone cannot open
+ * the breaker by counting videos (docs/ARCHITECTURE.md, the failure model).
+ * The watch page of the last video that got a real answer, else the home
+ * page. */
+static void check_start(ytc_loop *L, ytc_job *j)
+{
+    char url[1024];
+    const char *ref;
+
+    j->checked = 0;
+    if (!j->probe && !j->infra_fails
+        && j->attempts + 1 < L->cfg->max_attempts) {
+        return;
+    }
+    j->checked = 1;
+    memset(&j->check, 0, sizeof(j->check));
+    ref = ytc_breaker_check_key(&L->yt, j->video_id);
+    if (ref) {
+        snprintf(url, sizeof(url), "%s/watch?v=%s", L->cfg->youtube_url,
+                 ref);
+    }
+    else {
+        snprintf(url, sizeof(url), "%s/", L->cfg->youtube_url);
+    }
+    j->transfers++;
+    if (ytc_fetch_start(L->fetch, url, ref != NULL, on_check, j) != 0) {
+        j->check.retry_after = -1;
+        snprintf(j->check.error, sizeof(j->check.error), "cannot start");
+        j->transfers--;
+    }
+}
+
 void ytc_job_start(ytc_loop *L, ytc_job *j)
 {
     char canon[64], url[1024];
@@ -350,6 +416,7 @@ void ytc_job_start(ytc_loop *L, ytc_job *j)
         snprintf(j->oembed.error, sizeof(j->oembed.error), "cannot start");
         j->transfers--;
     }
+    check_start(L, j);
     if (j->transfers == 0) {
         ytc_attempt_done(L, j);
     }

@@ -88,6 +88,8 @@ struct ytc_job {
     int db_skip;            /* the database refuses this row: DLQ it */
     int transfers;          /* HTTP requests of this attempt in flight */
     ytc_http_answer watch, oembed;
+    int checked;            /* this attempt also checks YouTube itself */
+    ytc_http_answer check;  /* its answer (status only, no body kept) */
     apr_time_t due;
     apr_time_t started;     /* when this attempt's requests left */
     ytc_job *next;          /* ready queue or backoff list */

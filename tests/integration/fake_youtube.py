@@ -2,7 +2,8 @@
 
 Threaded stdlib HTTP server. Serves ``/watch?v=ID`` (a ~1 MB page from
 tests/fixtures/ytfixtures.py), ``/oembed?url=...&format=json`` and the
-consent page ``/m``, and records every request it receives (also any other
+consent page ``/m``, a home page ``/`` (what the consumer checks YouTube
+itself with), and records every request it receives (also any other
 path: an "evil" instance just counts).
 
 Per video id (``fake.set(id, mode, ...)``) or for all ids (``default_mode``):
@@ -261,7 +262,13 @@ class FakeYouTube:
                         body = json.dumps({"requests": len(fake.requests),
                                            "paths": fake.counts}).encode()
                     return self._send(200, body, "application/json")
+                if fake.outage == "503":
+                    # YouTube down: everything it serves answers 503
+                    return self._send(503, b"Service Unavailable", "text/plain")
                 vid = None
+                if url.path == "/":
+                    # the home page: what the consumer checks YouTube with
+                    return self._send(200, b"<html><title>YouTube</title></html>")
                 if url.path == "/watch":
                     vid = (q.get("v") or [""])[0]
                     kind = "watch"
@@ -276,8 +283,6 @@ class FakeYouTube:
                     return self._send(404, b"Not Found", "text/plain")
                 if len(vid) != 11:
                     return self._send(400, b"Bad Request", "text/plain")
-                if fake.outage == "503":
-                    return self._send(503, b"Service Unavailable", "text/plain")
                 with fake.lock:
                     m = fake.modes.get(vid)
                     if m is None:

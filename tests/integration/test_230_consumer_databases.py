@@ -49,6 +49,9 @@ def test_same_rows_on_sqlite_and_postgresql(kafka, fake_yt, postgres, consumer_f
     c2 = consumer_factory(consumer_args(kafka, topic, fake_yt, pg_dsn,
                                         group="g2-" + topic, extra=extra), name="pgsql")
     assert c2.wait(90) == 0
+    # two videos failing among good ones is not an outage, whatever the
+    # order of the answers: their attempts are spent (docs/ARCHITECTURE.md)
+    assert "YTC00500" not in c1.stderr() and "YTC00500" not in c2.stderr()
     assert len(c1.results()) == 7 and len(c2.results()) == 7
     a = sqlite_rows(sqlite_db)
     b = pg_rows(postgres, pg_name)

@@ -132,3 +132,60 @@ def test_redrive_from_the_dlq_topic(kafka, fake_yt, consumer_factory, tmp_path):
     assert c2.stop() == 0
     assert committed(kafka, "redrive-" + topic, dlq) == {0: 1}
     assert kafka.count(dlq + ".dlq") == 0
+
+
+def _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
+    """One video in flight cannot open the breaker by counting videos: its
+    failures are checked against YouTube itself (docs/ARCHITECTURE.md, the
+    failure model), so a lone link posted during an outage waits, unspent."""
+    topic = kafka.new_topic("lone" + kind)
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    db = str(tmp_path / "v.db")
+    before, lone = ids("lonepre" + kind, 1)[0], ids("lone" + kind, 1)[0]
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db))
+    kafka.produce(topic, ["https://youtu.be/%s" % before])
+    c.wait_results(1)
+
+    if kind == "503":
+        fake_yt.outage = "503"
+    else:
+        fake_yt.refuse()
+    start = time.monotonic()
+    kafka.produce(topic, ["https://youtu.be/%s" % lone])
+    c.wait_log(r"YTC00500: outage: youtube unreachable", timeout=30)
+    while time.monotonic() - start < OUTAGE_S:
+        time.sleep(0.5)
+    # the whole old retry window passed: nothing finished, nothing in the DLQ
+    assert len(c.results()) == 1
+    assert kafka.count(dlq) == 0
+    if kind == "503":
+        fake_yt.outage = None
+    else:
+        fake_yt.restore()
+
+    lines = c.wait_results(2, timeout=90)
+    got = {x["video_id"]: x for x in lines}
+    assert got[lone]["status"] == "ok", got[lone]
+    rows = {r["video_id"]: r for r in wait_for(
+        lambda: len(sqlite_rows(db)) == 2 and sqlite_rows(db), 30)}
+    assert rows[lone]["status"] == "ok"
+    # the attempts lost to the outage were given back
+    assert rows[lone]["attempts"] == 1 and got[lone]["attempts"] == 1
+    c.wait_log(r"YTC00501: outage over: youtube", timeout=30)
+    err = c.stderr()
+    assert len(re.findall(r"YTC00500:", err)) == 1
+    assert "retries_exhausted" not in err
+    assert c.stop() == 0
+    assert committed(kafka, "g-" + topic, topic) == {0: 2}
+    assert kafka.count(dlq) == 0
+
+
+def test_lone_link_during_youtube_503_is_held(kafka, fake_yt, consumer_factory,
+                                              tmp_path):
+    _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, "503")
+
+
+def test_lone_link_during_refused_connections_is_held(kafka, fake_yt,
+                                                      consumer_factory, tmp_path):
+    _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, "refused")

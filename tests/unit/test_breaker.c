@@ -110,6 +110,138 @@ static void test_classifier(void **state)
     assert_false(ytc_failure_is_infra(YTC_OUT_OK, &ok, &ok));
 }
 
+/* the check sent alongside a retry: YouTube's own answer decides */
+static void test_check_verdict(void **state)
+{
+    ytc_http_answer a;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    assert_false(ytc_check_says_up(NULL));
+    assert_false(ytc_check_says_up(&a));        /* refused, DNS, timeout */
+    a.status = 503;
+    assert_false(ytc_check_says_up(&a));
+    a.status = 500;
+    assert_false(ytc_check_says_up(&a));
+    a.status = 429;                             /* YouTube limits us all */
+    assert_false(ytc_check_says_up(&a));
+    a.status = 200;
+    assert_true(ytc_check_says_up(&a));
+    a.status = 302;                             /* a consent redirect */
+    assert_true(ytc_check_says_up(&a));
+    a.status = 404;
+    assert_true(ytc_check_says_up(&a));
+}
+
+/* a check asks about another video that got a real answer, never about
+ * the failing one itself (a video that turns 500 would look like an
+ * outage), and about YouTube as a whole when none is known */
+static void test_check_key(void **state)
+{
+    ytc_breaker b;
+
+    (void)state;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    assert_null(ytc_breaker_check_key(&b, "aaaaaaaaaaa"));
+    ytc_breaker_answered(&b, "bbbbbbbbbbb");
+    assert_string_equal(ytc_breaker_check_key(&b, "aaaaaaaaaaa"),
+                        "bbbbbbbbbbb");
+    assert_null(ytc_breaker_check_key(&b, "bbbbbbbbbbb"));
+    /* a failure streak or an outage does not forget it */
+    ytc_breaker_failure(&b, "aaaaaaaaaaa", 0);
+    ytc_breaker_trip(&b, 0);
+    ytc_breaker_success(&b);
+    assert_string_equal(ytc_breaker_check_key(&b, "aaaaaaaaaaa"),
+                        "bbbbbbbbbbb");
+    ytc_breaker_answered(&b, "aaaaaaaaaaa");
+    assert_null(ytc_breaker_check_key(&b, "aaaaaaaaaaa"));
+    assert_string_equal(ytc_breaker_check_key(&b, "ccccccccccc"),
+                        "aaaaaaaaaaa");
+}
+
+/* one video in flight: its failure checked, the check failing too, opens
+ * the breaker at once (a lone link during an outage is held); a probe
+ * whose video fails while YouTube answers the check closes it */
+static void test_lone_video_failed_check_trips(void **state)
+{
+    ytc_breaker b;
+    ytc_http_answer refused, s503, home;
+
+    (void)state;
+    memset(&refused, 0, sizeof(refused));
+    s503 = refused;
+    s503.status = 503;
+    home = refused;
+    home.status = 200;
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    /* first attempt: no check, one key cannot open it */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", NULL, 0),
+                     YTC_BREAKER_COUNTED);
+    assert_false(b.open);
+    /* the retry and its check: both refused */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa",
+                                                 &refused, SEC),
+                     YTC_BREAKER_OPENED);
+    assert_true(b.open);
+    assert_int_equal(ytc_breaker_wait_ms(&b, SEC), 1001);
+    /* a probe, its check 503: still out, one "outage" only, delay doubled */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", &s503,
+                                                 3 * SEC),
+                     YTC_BREAKER_COUNTED);
+    assert_true(b.open);
+    assert_int_equal(b.probe_ms, 2000);
+    assert_int_equal(ytc_breaker_trip(&b, 3 * SEC), 0);
+    /* the video still fails but YouTube answers: its own failure */
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", &home,
+                                                 5 * SEC),
+                     YTC_BREAKER_OWN_CLOSED);
+    assert_false(b.open);
+    assert_int_equal(b.streak, 0);
+}
+
+/* two videos failing while YouTube answers the checks (a 500-forever and a
+ * 429-once video among good ones), in any order of the answers: the loop
+ * checks every failure after a video's first, so the breaker never opens */
+static void test_checked_failures_never_open(void **state)
+{
+    static const char *const order[][4] = {
+        { "aaaaaaaaaaa", "bbbbbbbbbbb", "aaaaaaaaaaa", "bbbbbbbbbbb" },
+        { "aaaaaaaaaaa", "aaaaaaaaaaa", "bbbbbbbbbbb", "bbbbbbbbbbb" },
+        { "bbbbbbbbbbb", "aaaaaaaaaaa", "aaaaaaaaaaa", "aaaaaaaaaaa" },
+    };
+    ytc_breaker b;
+    ytc_http_answer home;
+    int o, i, seen_a, seen_b;
+
+    (void)state;
+    memset(&home, 0, sizeof(home));
+    home.status = 200;
+    for (o = 0; o < 3; o++) {
+        ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+        seen_a = seen_b = 0;
+        for (i = 0; i < 4; i++) {
+            int *seen = order[o][i][0] == 'a' ? &seen_a : &seen_b;
+            ytc_breaker_verdict v;
+
+            v = ytc_breaker_checked_failure(&b, order[o][i],
+                                            *seen ? &home : NULL, i * SEC);
+            assert_int_equal(v, *seen ? YTC_BREAKER_OWN
+                                      : YTC_BREAKER_COUNTED);
+            assert_false(b.open);
+            /* a checked failure's video is unchecked next time (not last) */
+            *seen = !*seen;
+        }
+    }
+    /* the same answers unchecked: the old rule opens on the third */
+    ytc_breaker_init(&b, "youtube", 3, 2, 1000, 30000);
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", NULL, 0),
+                     YTC_BREAKER_COUNTED);
+    assert_int_equal(ytc_breaker_checked_failure(&b, "bbbbbbbbbbb", NULL, 0),
+                     YTC_BREAKER_COUNTED);
+    assert_int_equal(ytc_breaker_checked_failure(&b, "aaaaaaaaaaa", NULL, 0),
+                     YTC_BREAKER_OPENED);
+}
+
 static void test_backoff_clamped(void **state)
 {
     unsigned int r;
@@ -146,6 +278,10 @@ int main(void)
         cmocka_unit_test(test_success_resets_streak),
         cmocka_unit_test(test_probe_backoff_capped_and_closes),
         cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_check_verdict),
+        cmocka_unit_test(test_check_key),
+        cmocka_unit_test(test_lone_video_failed_check_trips),
+        cmocka_unit_test(test_checked_failures_never_open),
         cmocka_unit_test(test_backoff_clamped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
