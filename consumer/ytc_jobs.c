@@ -48,6 +48,7 @@ ytc_job *ytc_job_new(ytc_loop *L, ytc_msg *m, const char *id)
 
     j->loop = L;
     j->msg = m;
+    j->yt_mark = L->yt_answers;
     memcpy(j->video_id, id, YTK_VIDEO_ID_LEN + 1);
     j->next_all = L->all_jobs;
     if (L->all_jobs) {
@@ -241,10 +242,24 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
             return;
         }
     }
-    else if (ytc_breaker_success(&L->yt)) {
-        youtube_back(L);
+    else {
+        L->yt_answers++;
+        if (ytc_breaker_success(&L->yt)) {
+            youtube_back(L);
+        }
     }
 
+    if (infra && j->attempts >= L->cfg->max_attempts
+        && L->yt_answers == j->yt_mark) {
+        /* YouTube has answered no video since this one came in: a lone
+         * video cannot open the breaker (that takes two), so its failures
+         * may be an outage's. Its last attempt is not spent; it waits,
+         * longer each time, until YouTube answers another video (then a
+         * failure is this video's own) or the breaker opens. */
+        j->attempts--;
+        j->infra_fails--;
+        j->held++;
+    }
     if (out == YTC_OUT_TRANSIENT && j->attempts < L->cfg->max_attempts) {
         long d;
         if (L->stopping) {
@@ -257,11 +272,23 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
             ytc_job_free(L, j);
             return;
         }
-        d = backoff_ms(L, j, retry_after);
         ytc_metrics_add(YTC_M_RETRIES, 1);
-        ytc_log(YTC_LOG_INFO, YTC_LOGNO(00419) "video %s: attempt %d/%d "
-                "failed: %s; retry in %ld ms", j->video_id, j->attempts,
-                L->cfg->max_attempts, reason, d);
+        if (j->held && infra) {
+            d = ytc_backoff_delay_ms(L->cfg->backoff_ms,
+                                     L->cfg->backoff_max_ms,
+                                     j->attempts + j->held, retry_after,
+                                     (unsigned int)rand_r(&L->seed));
+            ytc_log(YTC_LOG_INFO, YTC_LOGNO(01150) "video %s: last attempt "
+                    "failed (%s), and YouTube has answered no video since "
+                    "it came in: held as a possible outage, attempt not "
+                    "spent, retry in %ld ms", j->video_id, reason, d);
+        }
+        else {
+            d = backoff_ms(L, j, retry_after);
+            ytc_log(YTC_LOG_INFO, YTC_LOGNO(00419) "video %s: attempt %d/%d "
+                    "failed: %s; retry in %ld ms", j->video_id, j->attempts,
+                    L->cfg->max_attempts, reason, d);
+        }
         snprintf(j->last_error, sizeof(j->last_error), "%s", reason);
         if (result) {
             json_object_put(result);

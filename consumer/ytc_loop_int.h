@@ -63,6 +63,8 @@ struct ytc_job {
     char video_id[YTK_VIDEO_ID_LEN + 1];
     int attempts;
     int infra_fails;        /* attempts lost to possible outages */
+    unsigned long yt_mark;  /* L->yt_answers when the job was made */
+    int held;               /* last attempts not spent: a possible outage */
     int probe;              /* this attempt probes an outage */
     json_object *result;    /* kept while the database is out */
     ytc_outcome out;
@@ -104,6 +106,8 @@ struct ytc_loop {
     apr_time_t deadline;
     unsigned int seed;
     ytc_breaker yt;         /* YouTube or the network */
+    unsigned long yt_answers; /* answers from YouTube that were not
+                               * infrastructure failures */
     ytc_breaker dbb;        /* the database */
     ytc_job *db_head, *db_tail; /* results waiting for the database */
     ytc_breaker kp;         /* results and DLQ records being stored */

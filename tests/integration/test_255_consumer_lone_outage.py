@@ -1,0 +1,86 @@
+"""A YouTube outage while the consumer has one video in hand.
+
+The outage breaker opens on failures that span two videos, so a video that
+is alone (a quiet topic, a partition just assigned, the endpoint itself
+answering errors) cannot open it: before this test's fix it spent its
+attempts in a few seconds and was dead-lettered, an acknowledged link lost
+to an outage (the chaos run's short mode caught one). Now its last attempt
+is not spent while YouTube has answered no other video since it came in.
+(docs/ARCHITECTURE.md, the consumer's outages.)"""
+import re
+import time
+
+from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
+                         fake_yt, sqlite_rows, wait_for)
+import ytfixtures
+
+MAX_ATTEMPTS = 3
+
+
+def test_lone_video_in_an_outage_is_held_not_dead_lettered(kafka, fake_yt,
+                                                            consumer_factory, tmp_path):
+    topic = kafka.new_topic("lone")
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    db = str(tmp_path / "v.db")
+    before = [ytfixtures.video_id(i, "lonepre") for i in range(2)]
+    lone = ytfixtures.video_id(0, "lone")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
+                                       extra=["--max-attempts", str(MAX_ATTEMPTS)]))
+    kafka.produce(topic, ["https://youtu.be/%s" % x for x in before])
+    c.wait_results(2)
+
+    fake_yt.outage = "503"
+    kafka.produce(topic, ["https://youtu.be/%s" % lone])
+    # Far more tries than --max-attempts (the old rule dead-lettered it at
+    # the third, 0.3 s in at --backoff-ms 100), and still held.
+    wait_for(lambda: len(fake_yt.requests_for(lone, "/watch")) >= MAX_ATTEMPTS + 2, 60,
+             what="the lone video tried past --max-attempts")
+    c.wait_log(r"YTC01150: video %s: last attempt failed \(watch page: HTTP 503\)"
+               r".*held as a possible outage" % lone)
+    assert kafka.count(dlq) == 0
+    assert len(c.results()) == 2
+    assert "retries_exhausted" not in c.stderr()
+
+    fake_yt.outage = None
+    lines = c.wait_results(3, timeout=90)
+    got = {x["video_id"]: x for x in lines}
+    assert got[lone]["status"] == "ok", got[lone]
+    # the attempts it was held for were not spent
+    assert got[lone]["attempts"] == MAX_ATTEMPTS, got[lone]
+    rows = {r["video_id"]: r for r in wait_for(
+        lambda: len(sqlite_rows(db)) == 3 and sqlite_rows(db), 30)}
+    assert rows[lone]["status"] == "ok"
+    assert kafka.count(dlq) == 0
+    assert c.stop() == 0
+    assert committed(kafka, "g-" + topic, topic) == {0: 3}
+
+
+def test_lone_video_failing_while_others_are_answered_is_dead_lettered(
+        kafka, fake_yt, consumer_factory, tmp_path):
+    """The hold ends once YouTube answers another video: then the failures
+    are this video's own and it is dead-lettered after its attempts."""
+    topic = kafka.new_topic("lonebad")
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    db = str(tmp_path / "v.db")
+    bad = ytfixtures.video_id(0, "lonebad")
+    good = ytfixtures.video_id(1, "lonebad")
+    fake_yt.set(bad, "status:503")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
+                                       extra=["--max-attempts", str(MAX_ATTEMPTS)]))
+    kafka.produce(topic, ["https://youtu.be/%s" % bad])
+    c.wait_log(r"YTC01150: video %s: last attempt failed" % bad)
+    time.sleep(1)
+    assert kafka.count(dlq) == 0
+    # another video is answered: the next failure of the bad one is its own
+    kafka.produce(topic, ["https://youtu.be/%s" % good])
+    lines = {x["video_id"]: x for x in c.wait_results(2, timeout=120)}
+    assert lines[good]["status"] == "ok"
+    assert lines[bad]["status"] == "error", lines[bad]
+    assert lines[bad]["attempts"] == MAX_ATTEMPTS, lines[bad]
+    assert "HTTP 503" in lines[bad]["error"]
+    assert re.search(r"YTC00415: dead letter .* video %s .*retries_exhausted" % bad,
+                     c.stderr())
+    wait_for(lambda: kafka.count(dlq) == 1, 30, what="one DLQ record")
+    assert c.stop() == 0
