@@ -204,6 +204,7 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
     long retry_after = -1;
     ytc_outcome out;
     int infra, probe = j->probe;
+    long hold_left;
 
     L->running--;
     j->probe = 0;
@@ -218,6 +219,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
 
     if (infra) {
         j->infra_fails++;
+        if (!j->first_infra) {
+            j->first_infra = apr_time_now();
+        }
         if (ytc_breaker_failure(&L->yt, j->video_id, apr_time_now())) {
             youtube_out(L, reason);
         }
@@ -249,13 +253,18 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
         }
     }
 
+    hold_left = (j->first_infra + (apr_time_t)L->cfg->backoff_max_ms * 1000
+                 - apr_time_now()) / 1000;
     if (infra && j->attempts >= L->cfg->max_attempts
-        && L->yt_answers == j->yt_mark) {
+        && L->yt_answers == j->yt_mark && hold_left > 0) {
         /* YouTube has answered no video since this one came in: a lone
          * video cannot open the breaker (that takes two), so its failures
          * may be an outage's. Its last attempt is not spent; it waits,
          * longer each time, until YouTube answers another video (then a
-         * failure is this video's own) or the breaker opens. */
+         * failure is this video's own), the breaker opens, or its
+         * failures have lasted the longest backoff (then it is judged as
+         * before: a video alone cannot tell a long outage from its own
+         * fault). */
         j->attempts--;
         j->infra_fails--;
         j->held++;
@@ -278,6 +287,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
                                      L->cfg->backoff_max_ms,
                                      j->attempts + j->held, retry_after,
                                      (unsigned int)rand_r(&L->seed));
+            if (d > hold_left + 10) {
+                d = hold_left + 10;     /* judged when the hold ends */
+            }
             ytc_log(YTC_LOG_INFO, YTC_LOGNO(01150) "video %s: last attempt "
                     "failed (%s), and YouTube has answered no video since "
                     "it came in: held as a possible outage, attempt not "

@@ -65,6 +65,7 @@ struct ytc_job {
     int infra_fails;        /* attempts lost to possible outages */
     unsigned long yt_mark;  /* L->yt_answers when the job was made */
     int held;               /* last attempts not spent: a possible outage */
+    apr_time_t first_infra; /* its first failure that may be an outage's */
     int probe;              /* this attempt probes an outage */
     json_object *result;    /* kept while the database is out */
     ytc_outcome out;

@@ -121,7 +121,9 @@ def test_redrive_from_the_dlq_topic(kafka, fake_yt, consumer_factory, tmp_path):
     db = str(tmp_path / "v.db")
     c1 = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
                                         extra=["--max-attempts", "2"]), name="first")
-    lines = c1.wait_results(1)
+    # alone, it is held as a possible outage for the longest backoff (60 s)
+    # before its failures count as its own (test_255_consumer_lone_outage)
+    lines = c1.wait_results(1, timeout=150)
     assert lines[0]["status"] == "error"
     wait_for(lambda: kafka.count(dlq) == 1, 30, what="the DLQ record")
     assert c1.stop() == 0

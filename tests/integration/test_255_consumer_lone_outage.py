@@ -5,8 +5,10 @@ is alone (a quiet topic, a partition just assigned, the endpoint itself
 answering errors) cannot open it: before this test's fix it spent its
 attempts in a few seconds and was dead-lettered, an acknowledged link lost
 to an outage (the chaos run's short mode caught one). Now its last attempt
-is not spent while YouTube has answered no other video since it came in.
-(docs/ARCHITECTURE.md, the consumer's outages.)"""
+is not spent while YouTube has answered no other video since it came in,
+for at most the longest backoff (60 s) after its first such failure; then
+it is judged as before (test_250_consumer_outages' re-drive test waits for
+that). (docs/ARCHITECTURE.md, 4.2.)"""
 import re
 import time
 
