@@ -38,7 +38,11 @@ static const int ytk_statuses[] = {
 #define YTK_NSTATUS ((int)(sizeof(ytk_statuses) / sizeof(ytk_statuses[0])))
 
 /* A child's gauges. pid and start identify the process that owns it: a pid
- * alone may be reused by an unrelated process after a crash. */
+ * alone may be reused by an unrelated process after a crash. While a child
+ * claims a slot, pid holds its pid negated and start is being written: no
+ * other child takes the slot then (it would see the new pid with the
+ * previous owner's start and judge the owner dead), the status page does
+ * not count it, and a claimer that dies in between leaves it claimable. */
 typedef struct {
     apr_int32_t pid;
     apr_int32_t producers;
@@ -178,7 +182,8 @@ static int pid_alive(apr_int32_t pid)
 /* The slot's owner is still running: same pid and same start time. */
 static int slot_owner_alive(const ytk_slot *slot)
 {
-    apr_int32_t pid = YTK_GET(slot->pid);
+    /* acquire: pairs with the claimer's release, so start is its own */
+    apr_int32_t pid = __atomic_load_n(&slot->pid, __ATOMIC_ACQUIRE);
     apr_uint64_t start = YTK_GET(slot->start), now;
 
     if (!pid_alive(pid)) {
@@ -204,18 +209,23 @@ void ytk_status_child_init(apr_pool_t *pchild, server_rec *s)
         ytk_slot *slot = &ytk_shm->slots[i];
         apr_int32_t old = YTK_GET(slot->pid);
 
+        if (old < 0 && pid_alive(-old)) {
+            continue;   /* another child is claiming it */
+        }
         /* A free slot, or one a crashed child left behind (its pid gone,
          * or reused by another process since), or our own pid's from a
          * process that died before this one started. */
-        if ((old == 0 || !slot_owner_alive(slot)
+        if ((old <= 0 || !slot_owner_alive(slot)
              || (old == me && YTK_GET(slot->start) != my_start))
-            && __atomic_compare_exchange_n(&slot->pid, &old, me, 0,
+            && __atomic_compare_exchange_n(&slot->pid, &old, -me, 0,
                                            __ATOMIC_ACQ_REL,
                                            __ATOMIC_RELAXED)) {
             __atomic_store_n(&slot->producers, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->down, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->qdepth, 0, __ATOMIC_RELAXED);
-            __atomic_store_n(&slot->start, my_start, __ATOMIC_RELEASE);
+            __atomic_store_n(&slot->start, my_start, __ATOMIC_RELAXED);
+            /* Only now is the slot ours in everyone's eyes. */
+            __atomic_store_n(&slot->pid, me, __ATOMIC_RELEASE);
             ytk_my_slot = slot;
             /* Registered before the producers' sub-pools exist, so it runs
              * after they flushed. */
@@ -245,9 +255,11 @@ void ytk_status_child_exited(server_rec *s, pid_t pid,
      * now, before any other process can get the pid. */
     for (i = 0; i < YTK_SLOTS; ++i) {
         ytk_slot *slot = &ytk_shm->slots[i];
-        apr_int32_t old = (apr_int32_t)pid;
+        apr_int32_t old = YTK_GET(slot->pid);
 
-        if (YTK_GET(slot->pid) == old) {
+        /* its slot, or one it died claiming */
+        if (old != 0 && (old == (apr_int32_t)pid
+                         || old == -(apr_int32_t)pid)) {
             __atomic_store_n(&slot->producers, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->down, 0, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->qdepth, 0, __ATOMIC_RELAXED);

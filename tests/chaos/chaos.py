@@ -16,9 +16,13 @@ each video from the fake YouTube and write PostgreSQL. Meanwhile, overlapping:
 - the fake YouTube answers 503 to everything for 30 s.
 
 When the load has stopped and the pipeline drained (a bounded wait), every
-count is printed; the run fails if an acknowledged link is missing from the
-topic or has no `ok` row, if a row is duplicated, or if anything was
-dead-lettered. Every process is stopped by pid at the end, also on failure.
+count is printed; the run checks them itself and exits non-zero if an
+acknowledged link is missing from the topic or has no `ok` row, if a record
+is in the topic twice, a row is duplicated or not `ok`, if anything was
+dead-lettered, if a planned fault was not injected (or its thread failed),
+if one fault left the endpoint answering only errors longer than
+ERROR_ONLY_BOUND, or if no request got a 201 after the last fault. Every
+process is stopped by pid at the end, also on failure.
 
     python3 tests/chaos/chaos.py --mode short|long [--workdir DIR] [--json FILE]
 """
@@ -262,11 +266,30 @@ class Load:
 # ---- faults --------------------------------------------------------------------
 
 class Faults:
+    # What go() plans: 5 leader kills and the freeze, 3 consumer kills,
+    # 3 httpd restarts, PostgreSQL, YouTube. Each must have run.
+    PLANNED = ["kill leader #%d" % i for i in range(1, 6)] + ["freeze broker"] \
+        + ["kill consumer #%d" % i for i in range(1, 4)] \
+        + ["httpd -k graceful #1", "httpd -k restart #1", "httpd -k graceful #2",
+           "postgres restart", "youtube outage 30s"]
+
     def __init__(self, run):
         self.run = run
         self.windows = []   # (name, start, end)
         self.errors = []
         self.lock = threading.Lock()
+
+    def guarded(self, fn):
+        """@fn as a thread's target: an exception is a fault error (the run
+        fails), never a fault silently not injected."""
+        def target(*args):
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - reported, fails the run
+                with self.lock:
+                    self.errors.append("%s: %s: %s" % (fn.__name__, type(e).__name__, e))
+                log("fault thread %s failed: %s" % (fn.__name__, e))
+        return target
 
     def record(self, name, t0):
         with self.lock:
@@ -467,15 +490,15 @@ YtKafkaAckTimeout %d
         faults = Faults(self)
         base = now()
         plan = [
-            threading.Thread(target=faults.brokers, args=(base + 0.05 * d,)),
-            threading.Thread(target=faults.consumers,
+            threading.Thread(target=faults.guarded(faults.brokers), args=(base + 0.05 * d,)),
+            threading.Thread(target=faults.guarded(faults.consumers),
                              args=([base + f * d for f in (0.12, 0.4, 0.68)],)),
-            threading.Thread(target=faults.httpd,
+            threading.Thread(target=faults.guarded(faults.httpd),
                              args=([(base + 0.18 * d, "graceful"),
                                     (base + 0.48 * d, "restart"),
                                     (base + 0.78 * d, "graceful")],)),
-            threading.Thread(target=faults.postgres, args=(base + 0.3 * d,)),
-            threading.Thread(target=faults.youtube, args=(base + 0.55 * d,)),
+            threading.Thread(target=faults.guarded(faults.postgres), args=(base + 0.3 * d,)),
+            threading.Thread(target=faults.guarded(faults.youtube), args=(base + 0.55 * d,)),
         ]
         log("load: %d connections, %d requests/s, %ds" % (c["conns"], c["rate"], d))
         self.load.start()
@@ -490,6 +513,7 @@ YtKafkaAckTimeout %d
                 faults.errors.append("fault threads still running 600 s after the load")
                 break
         # A little quiet load at the end: the endpoint answers again.
+        self.quiet_from = now()
         time.sleep(5)
         self.load.stop()
         load_end = now()
@@ -570,8 +594,13 @@ YtKafkaAckTimeout %d
             "longest_error_only_seconds": round(longest, 1),
             "consumer_unplanned_exits": self.consumers.unplanned,
             "fault_errors": faults.errors,
+            "faults_not_run": [n for n in Faults.PLANNED
+                               if n not in {w[0] for w in faults.windows}],
+            "201_after_faults": len([1 for r in recs if r["t0"] >= self.quiet_from
+                                     and r["status"] == 201]),
             "faults": per_fault,
         }
+        res["failures"] = failures(res)
         return res
 
     def teardown(self):
@@ -588,7 +617,32 @@ YtKafkaAckTimeout %d
 
 
 MUST_BE_ZERO = ("acked_missing_from_topic", "acked_without_ok_row", "duplicate_rows",
-                "dlq_records")
+                "dlq_records", "topic_duplicates", "rows_not_ok")
+# No single fault may leave the endpoint answering only errors longer than
+# this: a liveness bound (about ten times a leader kill's span on a loaded
+# machine), not a speed figure.
+ERROR_ONLY_BOUND = 120.0
+
+
+def failures(res):
+    """Why the run failed: [] when every count and every fault is right."""
+    bad = ["%s = %s (must be 0)" % (k, res[k]) for k in MUST_BE_ZERO if res[k] != 0]
+    if res["fault_errors"]:
+        bad.append("fault errors: %s" % "; ".join(res["fault_errors"]))
+    if res["faults_not_run"]:
+        bad.append("faults not injected: %s" % ", ".join(res["faults_not_run"]))
+    for f in res["faults"]:
+        if f["error_only_seconds"] > ERROR_ONLY_BOUND:
+            bad.append("%s: %.1f s of errors only (bound %.0f s)" % (
+                f["fault"], f["error_only_seconds"], ERROR_ONLY_BOUND))
+    if res["longest_error_only_seconds"] > ERROR_ONLY_BOUND:
+        bad.append("longest error-only span %.1f s (bound %.0f s)" % (
+            res["longest_error_only_seconds"], ERROR_ONLY_BOUND))
+    if res["201"] == 0:
+        bad.append("no request acknowledged")
+    if res["201_after_faults"] == 0:
+        bad.append("no 201 after the last fault: the endpoint did not recover")
+    return bad
 
 
 def print_report(res):
@@ -597,16 +651,20 @@ def print_report(res):
               "other_answers", "by_status", "topic_records", "topic_duplicates",
               "acked_missing_from_topic", "acked_without_ok_row", "duplicate_rows",
               "in_topic_never_acked", "rows", "rows_not_ok", "dlq_records",
-              "dlq_by_code", "dlq_distinct_videos", "longest_error_only_seconds", "consumer_unplanned_exits",
-              "fault_errors"):
+              "dlq_by_code", "dlq_distinct_videos", "longest_error_only_seconds",
+              "consumer_unplanned_exits", "fault_errors", "faults_not_run",
+              "201_after_faults"):
         mark = ""
         if k in MUST_BE_ZERO:
             mark = "   (must be 0)" + ("" if res[k] == 0 else "   <-- FAIL")
         print("%-28s %s%s" % (k, res[k], mark))
     print("%-28s %8s %8s %10s" % ("fault", "start s", "took s", "errors s"))
     for f in res["faults"]:
-        print("%-28s %8.1f %8.1f %10.1f" % (f["fault"], f["start"], f["seconds"],
-                                            f["error_only_seconds"]))
+        print("%-28s %8.1f %8.1f %10.1f%s" % (
+            f["fault"], f["start"], f["seconds"], f["error_only_seconds"],
+            "   <-- FAIL" if f["error_only_seconds"] > ERROR_ONLY_BOUND else ""))
+    for b in res["failures"]:
+        print("FAIL: %s" % b)
 
 
 def main():
@@ -621,6 +679,12 @@ def main():
     os.chmod(root, 0o755)
     for sub in ("kafka", "pg", "httpd"):
         shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+    for i in range(2):
+        for ext in ("out", "err"):
+            try:
+                os.unlink(os.path.join(root, "consumer%d.%s" % (i, ext)))
+            except FileNotFoundError:
+                pass
 
     def on_term(signum, frame):
         raise SystemExit(128 + signum)
@@ -636,13 +700,9 @@ def main():
         if a.json:
             with open(a.json, "w") as f:
                 json.dump(res, f, indent=1)
-        bad = [k for k in MUST_BE_ZERO if res[k] != 0]
-        if res["fault_errors"]:
-            bad.append("fault_errors")
-        if res["201"] == 0:
-            bad.append("no request acknowledged")
+        bad = failures(res)
         if bad:
-            print("FAILED: %s (logs under %s)" % (", ".join(bad), root))
+            print("FAILED: %d check(s) (logs under %s)" % (len(bad), root))
         else:
             print("chaos run passed")
             rc = 0
