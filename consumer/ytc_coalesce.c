@@ -42,14 +42,7 @@ static void leader_unset(ytc_loop *L, ytc_job *j)
  * database was not asked, or its failure is counted once already) */
 static void db_wait(ytc_loop *L, ytc_job *j)
 {
-    j->next = NULL;
-    if (L->db_tail) {
-        L->db_tail->next = j;
-    }
-    else {
-        L->db_head = j;
-    }
-    L->db_tail = j;
+    ytc_job_append(&L->db_head, &L->db_tail, j);
 }
 
 void ytc_coalesce_forget(ytc_loop *L, ytc_job *j)

@@ -31,19 +31,24 @@ void ytc_job_free(ytc_loop *L, ytc_job *j)
     L->jobs--;
 }
 
+void ytc_job_append(ytc_job **head, ytc_job **tail, ytc_job *j)
+{
+    j->next = NULL;
+    if (*tail) {
+        (*tail)->next = j;
+    }
+    else {
+        *head = j;
+    }
+    *tail = j;
+}
+
 void ytc_job_enqueue(ytc_loop *L, ytc_job *j)
 {
     if (!j) {
         return;     /* ytc_job_new failed */
     }
-    j->next = NULL;
-    if (L->ready_tail) {
-        L->ready_tail->next = j;
-    }
-    else {
-        L->ready_head = j;
-    }
-    L->ready_tail = j;
+    ytc_job_append(&L->ready_head, &L->ready_tail, j);
 }
 
 ytc_job *ytc_job_new(ytc_loop *L, ytc_msg *m, const char *id)
@@ -135,14 +140,7 @@ static void db_hold(ytc_loop *L, ytc_job *j)
                 "storing rows; holding results, intake paused, probing");
         ytc_set_paused(L, 1);
     }
-    j->next = NULL;
-    if (L->db_tail) {
-        L->db_tail->next = j;
-    }
-    else {
-        L->db_head = j;
-    }
-    L->db_tail = j;
+    ytc_job_append(&L->db_head, &L->db_tail, j);
 }
 
 static ytc_job *db_pop(ytc_loop *L)

@@ -205,6 +205,9 @@ void ytc_produce_discard(ytc_loop *L);
 
 void ytc_job_free(ytc_loop *L, ytc_job *j);
 
+/** Append @a j to the queue (@a head, @a tail) linked by ytc_job.next. */
+void ytc_job_append(ytc_job **head, ytc_job **tail, ytc_job *j);
+
 void ytc_job_enqueue(ytc_loop *L, ytc_job *j);
 
 ytc_job *ytc_job_new(ytc_loop *L, ytc_msg *m, const char *id);

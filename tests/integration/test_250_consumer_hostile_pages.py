@@ -7,7 +7,7 @@ import os
 import re
 
 from ytc_helpers import (consumer_args, consumer_factory, fake_yt,  # noqa: F401
-                         sqlite_rows, wait_for)
+                         sqlite_rows, vmhwm_kb, wait_for)
 from fake_youtube import max_in_window
 from ytfixtures import video_ids as ids
 
@@ -15,14 +15,6 @@ from ytfixtures import video_ids as ids
 # memory and quarantine, hence the larger bound there)
 VMHWM_KB = 128 * 1024
 VMHWM_ASAN_KB = 640 * 1024
-
-
-def vmhwm_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM for pid %d" % pid)
 
 
 def test_hostile_pages_are_errors_and_others_flow(kafka, fake_yt, consumer_factory,
@@ -89,8 +81,13 @@ def test_max_rps_paces_requests(kafka, fake_yt, consumer_factory, tmp_path):
     times = fake_yt.request_times("/watch") + fake_yt.request_times("/oembed")
     times.sort()
     assert len(times) == 40
-    # no 1 s window holds more than the cap (arrival times at the fake)
-    assert max_in_window(times, 1.0) <= cap, max_in_window(times, 1.0)
+    # Arrival times at the fake. Requests paced at the cap can arrive
+    # bunched when the fake is descheduled on a loaded machine, so the
+    # property checked is over 2 s windows (without the cap, 37 of the 40
+    # arrive within one second), and the whole run: 40 requests at 5 a
+    # second cannot arrive within less than (40 - 5) / 5 s.
+    assert max_in_window(times, 2.0) <= 2 * cap, max_in_window(times, 2.0)
+    assert times[-1] - times[0] >= (len(times) - cap) / cap, times
 
 
 def test_404_410_are_unavailable_rows(kafka, fake_yt, consumer_factory, tmp_path):

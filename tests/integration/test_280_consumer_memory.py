@@ -19,7 +19,8 @@ import subprocess
 import pytest
 
 from fake_youtube import FakeYouTube
-from ytc_helpers import BUILD, consumer_factory, sqlite_rows, wait_for  # noqa: F401
+from ytc_helpers import (BUILD, consumer_factory, sqlite_rows, vmhwm_kb,  # noqa: F401
+                         wait_for)
 import ytfixtures
 
 BOUND_KB = 128 * 1024
@@ -31,14 +32,6 @@ def plain_consumer():
     if not os.access(path, os.X_OK):
         pytest.skip("no plain build of ytkafka-consumer at %s" % path)
     return path
-
-
-def vmhwm_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM for pid %d" % pid)
 
 
 def kcat_produce(kafka, topic, keys, values):

@@ -335,6 +335,15 @@ def consumer_args(kafka, topic, fake, db, group=None, extra=()):
             "--http-timeout", "10000"] + list(extra)
 
 
+def vmhwm_kb(pid):
+    """The peak resident set of process @pid, in kB (VmHWM)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM for pid %d" % pid)
+
+
 def committed(kafka, group, topic):
     """{partition: committed offset} of group on topic (Kafka's own tool)."""
     r = kafka._sh("consumer-groups", "--bootstrap-server", kafka.bootstrap,
