@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 
+# base first: it puts tests/integration (ytc_helpers...) on sys.path
 from base import ACK_TIMEOUT, DLQ, TOPIC, log, now, wait_for
 from faults import Faults
 from parts import Cluster, Consumers, Load

@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+# base first: it puts tests/integration (ytc_helpers...) on sys.path
 from base import ACK_TIMEOUT, TOPIC, log, now, wait_for
 from ytc_helpers import PG_BIN
 
