@@ -346,6 +346,7 @@ static void on_check(void *baton, ytc_http_answer *a)
     ytc_job *j = baton;
 
     j->check = *a;
+    ytc_metrics_add(YTC_M_CHECKS, 1);
     /* only its status counts: give the body back to the fetcher's budget */
     ytc_fetch_answer_free(j->loop->fetch, &j->check);
     if (--j->transfers == 0) {

@@ -331,6 +331,8 @@ char *ytc_metrics_render(size_t *len)
              "fetching.", YTC_M_CACHE_HITS);
     counter1(&b, "coalesced_jobs_total", "Jobs joined to a fetch of the same "
              "video already in flight.", YTC_M_COALESCED);
+    counter1(&b, "outage_checks_total", "Requests asking whether YouTube "
+             "itself is up before an attempt is spent.", YTC_M_CHECKS);
 
     gauge1(&b, "jobs", "Video jobs held: queued, fetching or backing off.",
            YTC_G_JOBS);

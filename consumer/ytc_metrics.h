@@ -35,6 +35,7 @@ typedef enum {
     YTC_M_FETCH_FAILURES,       /**< of those: no answer, 429 or 5xx */
     YTC_M_CACHE_HITS,           /**< stored rows reused without fetching */
     YTC_M_COALESCED,            /**< jobs joined to a fetch already running */
+    YTC_M_CHECKS,               /**< requests asking if YouTube itself is up */
     YTC_M__COUNTERS
 } ytc_counter;
 

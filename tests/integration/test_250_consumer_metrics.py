@@ -159,6 +159,7 @@ def test_counts_retries_dlq_lag(kafka, fake_yt, consumer_factory, tmp_path):
               if r["path"] == "/" or (r["path"].startswith("/watch")
                                       and bad not in r["path"])]
     assert len(checks) == 5 + 2, checks
+    assert value(s, "outage_checks_total") == 2
     assert len(fake_yt.requests) == 16 + 2
     # every offset finished: lag 0 from librdkafka's statistics
     scrape_until(port, lambda s: value(s, "partition_lag_messages", topic=topic,
