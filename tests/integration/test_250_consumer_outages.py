@@ -15,6 +15,21 @@ from ytfixtures import video_ids as ids
 OUTAGE_S = 14
 
 
+def youtube_down(fake_yt, kind):
+    """Every answer a 503 (kind "503"), or connections refused."""
+    if kind == "503":
+        fake_yt.outage = "503"
+    else:
+        fake_yt.refuse()
+
+
+def youtube_up(fake_yt, kind):
+    if kind == "503":
+        fake_yt.outage = None
+    else:
+        fake_yt.restore()
+
+
 def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     topic = kafka.new_topic("out" + kind)
     dlq = topic + ".dlq"
@@ -26,19 +41,13 @@ def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     kafka.produce(topic, ["https://youtu.be/%s" % x for x in before])
     c.wait_results(3)
 
-    if kind == "503":
-        fake_yt.outage = "503"
-    else:
-        fake_yt.refuse()
+    youtube_down(fake_yt, kind)
     start = time.monotonic()
     produce_steadily(kafka, topic, during, 5)
     c.wait_log(r"YTC00500: outage: youtube unreachable", timeout=30)
     # while out: nothing new is finished, nothing dead-lettered
     hold_outage(c, kafka, dlq, start, OUTAGE_S, 3)
-    if kind == "503":
-        fake_yt.outage = None
-    else:
-        fake_yt.restore()
+    youtube_up(fake_yt, kind)
 
     lines = c.wait_results(23, timeout=90)
     got = {x["video_id"]: x for x in lines}
@@ -147,10 +156,7 @@ def _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     kafka.produce(topic, ["https://youtu.be/%s" % before])
     c.wait_results(1)
 
-    if kind == "503":
-        fake_yt.outage = "503"
-    else:
-        fake_yt.refuse()
+    youtube_down(fake_yt, kind)
     start = time.monotonic()
     kafka.produce(topic, ["https://youtu.be/%s" % lone])
     c.wait_log(r"YTC00500: outage: youtube unreachable", timeout=30)
@@ -159,10 +165,7 @@ def _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     # the whole old retry window passed: nothing finished, nothing in the DLQ
     assert len(c.results()) == 1
     assert kafka.count(dlq) == 0
-    if kind == "503":
-        fake_yt.outage = None
-    else:
-        fake_yt.restore()
+    youtube_up(fake_yt, kind)
 
     lines = c.wait_results(2, timeout=90)
     got = {x["video_id"]: x for x in lines}
