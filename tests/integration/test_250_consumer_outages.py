@@ -30,6 +30,20 @@ def youtube_up(fake_yt, kind):
         fake_yt.restore()
 
 
+def outage_ended_clean(c, kafka, topic, dlq, finished):
+    """One outage entered and left, no attempts exhausted, no DLQ record,
+    and all @finished offsets committed."""
+    c.wait_log(r"YTC00501: outage over: youtube", timeout=30)
+    err = c.stderr()
+    assert len(re.findall(r"YTC00500:", err)) == 1
+    assert len(re.findall(r"YTC00501:", err)) == 1
+    assert "retries_exhausted" not in err
+    assert kafka.count(dlq) == 0
+    assert c.stop() == 0
+    assert committed(kafka, "g-" + topic, topic) == {0: finished}
+    assert kafka.count(dlq) == 0
+
+
 def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     topic = kafka.new_topic("out" + kind)
     dlq = topic + ".dlq"
@@ -61,15 +75,7 @@ def _outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     # that succeeded
     assert [rows[v]["attempts"] for v in during] == [1] * len(during)
     assert [got[v]["attempts"] for v in during] == [1] * len(during)
-    c.wait_log(r"YTC00501: outage over: youtube", timeout=30)
-    err = c.stderr()
-    assert len(re.findall(r"YTC00500:", err)) == 1
-    assert len(re.findall(r"YTC00501:", err)) == 1
-    assert "retries_exhausted" not in err
-    assert kafka.count(dlq) == 0
-    assert c.stop() == 0
-    assert committed(kafka, "g-" + topic, topic) == {0: 23}
-    assert kafka.count(dlq) == 0
+    outage_ended_clean(c, kafka, topic, dlq, 23)
 
 
 def test_youtube_503_for_everyone_is_an_outage(kafka, fake_yt, consumer_factory,
@@ -175,13 +181,7 @@ def _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, kind):
     assert rows[lone]["status"] == "ok"
     # the attempts lost to the outage were given back
     assert rows[lone]["attempts"] == 1 and got[lone]["attempts"] == 1
-    c.wait_log(r"YTC00501: outage over: youtube", timeout=30)
-    err = c.stderr()
-    assert len(re.findall(r"YTC00500:", err)) == 1
-    assert "retries_exhausted" not in err
-    assert c.stop() == 0
-    assert committed(kafka, "g-" + topic, topic) == {0: 2}
-    assert kafka.count(dlq) == 0
+    outage_ended_clean(c, kafka, topic, dlq, 2)
 
 
 def test_lone_link_during_youtube_503_is_held(kafka, fake_yt, consumer_factory,
