@@ -393,9 +393,51 @@ static void kick_fetcher(ytc_loop *L)
     rd_kafka_topic_partition_list_destroy(a);
 }
 
+/* -e: with librdkafka's queue empty, a partition whose position has
+ * reached the high watermark of its last Fetch response is at its end:
+ * the end librdkafka would report only after one more Fetch, which a
+ * broker holds for fetch.wait.max.ms since there is nothing to send. A
+ * partition short of it (a transaction's marker last, an open transaction)
+ * waits for librdkafka's report. Looked at once per message taken since
+ * the last look. */
+static void watch_ends(ytc_loop *L)
+{
+    rd_kafka_topic_partition_list_t *a = NULL;
+    int i;
+
+    if (!L->cfg->exit_eof || L->ends_seen == L->consumed
+        || ytc_all_at_eof(L)) {
+        return;
+    }
+    L->ends_seen = L->consumed;
+    if (rd_kafka_assignment(L->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR
+        || !a) {
+        return;
+    }
+    if (rd_kafka_position(L->consumer, a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (i = 0; i < a->cnt; i++) {
+            const rd_kafka_topic_partition_t *e = &a->elems[i];
+            ytc_part *p = ytc_part_find(L, e->topic, e->partition);
+            int64_t lo, hi;
+            if (p && e->offset >= 0
+                && rd_kafka_get_watermark_offsets(L->consumer, e->topic,
+                                                  e->partition, &lo, &hi)
+                   == RD_KAFKA_RESP_ERR_NO_ERROR
+                && hi >= 0 && e->offset >= hi && !p->eof) {
+                ytc_log(YTC_LOG_DEBUG, YTC_LOGNO(01240) "%s [%" PRId32 "] "
+                        "at its end: offset %" PRId64 " is the last Fetch's "
+                        "high watermark", e->topic, e->partition, e->offset);
+                p->eof = 1;
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(a);
+}
+
 /* called with librdkafka's queue empty */
 static void maybe_kick(ytc_loop *L)
 {
+    watch_ends(L);
     if (L->q_full && !L->paused && !L->held_since && !L->stopping
         && !ytc_count_reached(L) && !ytc_outage(L)) {
         kick_fetcher(L);

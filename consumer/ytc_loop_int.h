@@ -145,6 +145,7 @@ struct ytc_loop {
     long q_max_bytes;       /* and queued.max.messages.kbytes, in bytes */
     int q_full;             /* its queue reached them since the last kick */
     long q_avg_len;         /* bytes per message taken, moving average */
+    long ends_seen;         /* -e: `consumed` when ends were last looked at */
 };
 
 /* ---- ytc_offsets.c: partitions and in-order offsets -------------- */

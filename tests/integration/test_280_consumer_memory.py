@@ -106,10 +106,13 @@ def test_fetcher_wakeup_neither_skips_nor_repeats(kafka, consumer_factory, tmp_p
     vids = [ytfixtures.video_id(i % 1000, "wk") for i in range(n)]
     kcat_produce(kafka, topic, vids, ["https://youtu.be/%s" % v for v in vids])
     group = "g-" + topic
-    # a small cap, so that the queue fills and runs dry many times
+    # a small cap and small Fetch answers, so that the queue fills and runs
+    # dry many times with messages left behind (one answer of 1 MB per
+    # partition would bring the whole topic in at once)
     c = consumer_factory(["-b", kafka.bootstrap, "-t", topic, "-G", group,
                           "--db", "none", "--no-fetch", "-e", "-vv",
-                          "-X", "queued.min.messages=2000"])
+                          "-X", "queued.min.messages=2000",
+                          "-X", "max.partition.fetch.bytes=16384"])
     assert c.wait(240) == 0
     err = c.stderr()
     assert "YTC01000" in err, err[-2000:]
