@@ -13,6 +13,7 @@ Per video id (``fake.set(id, mode, ...)``) or for all ids (``default_mode``):
   429 (``fail`` first requests answer 429 + Retry-After, then ok),
   500 (always 500), flaky (``fail`` first requests answer 500, then ok),
   hang (no answer until the client gives up).
+``outage = "503"`` answers every path 503, or only those in ``outage_paths``.
 ``latency`` (seconds) delays every answer.
 
 As a program (for the benchmark): ``python3 fake_youtube.py --port 0
@@ -78,6 +79,9 @@ class FakeYouTube:
             self._template = (ytfixtures.watch_page(v, "ok", size).split(ph),
                               ytfixtures.oembed(v).split(ph))
         self.outage = None  # "503": every video answers 503 (see refuse())
+        # the paths an outage = "503" fails ("/watch", "/oembed", "/"):
+        # None, every path; a set, only those (one endpoint out)
+        self.outage_paths = None
         # host: 127.0.0.1, unless a test's own network namespace (the
         # container test) needs it on the namespace's bridge.
         self.httpd = _Server((host, port), self._handler())
@@ -262,8 +266,10 @@ class FakeYouTube:
                         body = json.dumps({"requests": len(fake.requests),
                                            "paths": fake.counts}).encode()
                     return self._send(200, body, "application/json")
-                if fake.outage == "503":
-                    # YouTube down: everything it serves answers 503
+                if fake.outage == "503" and (fake.outage_paths is None
+                                             or url.path in fake.outage_paths):
+                    # YouTube down: everything it serves (or the endpoints
+                    # in outage_paths) answers 503
                     return self._send(503, b"Service Unavailable", "text/plain")
                 vid = None
                 if url.path == "/":

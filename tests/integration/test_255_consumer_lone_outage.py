@@ -5,9 +5,10 @@ a video that is alone (a quiet topic, a partition just assigned, the
 endpoint itself answering errors): before checks it spent its attempts in a
 few seconds and was dead-lettered, an acknowledged link lost to an outage
 (the chaos run's short mode caught one). Now its retries also check YouTube
-itself (the watch page of the last video answered, else the home page): a
-failed check opens the breaker and the video is held; an answered check
-makes the failure the video's own. (docs/ARCHITECTURE.md, 4.2.)"""
+itself (the watch page or oEmbed answer, whichever failed, of the last
+video answered, else the home page): a failed check opens the breaker and
+the video is held; an answered check makes the failure the video's own.
+(docs/ARCHITECTURE.md, 4.2.)"""
 import re
 
 from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
