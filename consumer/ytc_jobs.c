@@ -353,7 +353,7 @@ static void on_check(void *baton, ytc_http_answer *a)
 
     j->check = *a;
     ytc_metrics_add(YTC_M_CHECKS, 1);
-    /* only its status counts: give the body back to the fetcher's budget */
+    /* only its status counts (ytc_fetch_start_status: no body is read) */
     ytc_fetch_answer_free(j->loop->fetch, &j->check);
     if (--j->transfers == 0) {
         ytc_attempt_done(j->loop, j);
@@ -398,7 +398,7 @@ static void check_start(ytc_loop *L, ytc_job *j)
         snprintf(url, sizeof(url), "%s/", L->cfg->youtube_url);
     }
     j->transfers++;
-    if (ytc_fetch_start(L->fetch, url, cookie, on_check, j) != 0) {
+    if (ytc_fetch_start_status(L->fetch, url, cookie, on_check, j) != 0) {
         j->check.retry_after = -1;
         snprintf(j->check.error, sizeof(j->check.error), "cannot start");
         j->transfers--;
