@@ -67,8 +67,9 @@ int ytc_breaker_trip(ytc_breaker *b, int64_t now);
 /**
  * Did YouTube itself answer the check sent alongside a retry (the watch
  * page or the oEmbed answer, whichever failed (ytc_check_asks_oembed), of
- * another video that got a real answer lately, its home page if none)? Any HTTP answer but a 5xx or 429 says YouTube is up, so the
- * video's failure is its own; no answer, a 5xx or a 429 says it is out.
+ * another video that got a real answer lately, its home page if none)?
+ * Any HTTP answer but a 5xx or 429 says YouTube is up, so the video's
+ * failure is its own; no answer, a 5xx or a 429 says it is out.
  */
 int ytc_check_says_up(const ytc_http_answer *check);
 
