@@ -148,6 +148,20 @@ int ytc_failure_is_infra(ytc_outcome out, const ytc_http_answer *watch,
            && (infra_answer(watch) || infra_answer(oembed));
 }
 
+int ytc_failure_where(const ytc_http_answer *watch,
+                      const ytc_http_answer *oembed)
+{
+    return (infra_answer(watch) ? YTC_FAILED_WATCH : 0)
+           | (infra_answer(oembed) ? YTC_FAILED_OEMBED : 0);
+}
+
+int ytc_check_asks_oembed(int job_where, int last_where)
+{
+    int where = job_where ? job_where : last_where;
+
+    return where == YTC_FAILED_OEMBED;
+}
+
 long ytc_backoff_delay_ms(long base_ms, long cap_ms, int attempts,
                           long retry_after, unsigned int rnd)
 {

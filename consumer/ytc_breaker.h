@@ -66,9 +66,10 @@ int ytc_breaker_trip(ytc_breaker *b, int64_t now);
 
 /**
  * Did YouTube itself answer the check sent alongside a retry (the watch
- * page of another video that got a real answer lately, its home page if
- * none)? Any HTTP answer but a 5xx or 429 says YouTube is up, so the
- * video's failure is its own; no answer, a 5xx or a 429 says it is out.
+ * page or the oEmbed answer, whichever failed (ytc_check_asks_oembed), of
+ * another video that got a real answer lately, its home page if none)?
+ * Any HTTP answer but a 5xx or 429 says YouTube is up, so the video's
+ * failure is its own; no answer, a 5xx or a 429 says it is out.
  */
 int ytc_check_says_up(const ytc_http_answer *check);
 
@@ -119,6 +120,32 @@ long ytc_breaker_wait_ms(const ytc_breaker *b, int64_t now);
  */
 int ytc_failure_is_infra(ytc_outcome out, const ytc_http_answer *watch,
                          const ytc_http_answer *oembed);
+
+/** Bits of ytc_failure_where(): the endpoint(s) that gave an outage-like
+ *  answer. */
+#define YTC_FAILED_WATCH  1
+#define YTC_FAILED_OEMBED 2
+
+/**
+ * Which of a video's two requests gave an answer that may mean an outage
+ * (status 0, 429, 5xx): YTC_FAILED_WATCH, YTC_FAILED_OEMBED, both or 0.
+ */
+int ytc_failure_where(const ytc_http_answer *watch,
+                      const ytc_http_answer *oembed);
+
+/**
+ * Should the check of YouTube sent with an attempt ask for the oEmbed
+ * answer of the reference video rather than its watch page? A check must
+ * ask for the kind of resource that failed, or an outage of one endpoint
+ * looks like failures of the videos (the other endpoint answers the
+ * check). @a job_where is the ytc_failure_where() of the job's last
+ * outage-like failure (0 if none), @a last_where that of the last one the
+ * YouTube breaker counted, used when the job has none (a probe or a last
+ * attempt of a job that never failed). Only an oEmbed-only failure asks
+ * for oEmbed; both, the watch page alone or nothing known ask for the
+ * watch page, as the check was before it knew the kind.
+ */
+int ytc_check_asks_oembed(int job_where, int last_where);
 
 /**
  * Delay before retry number @a attempts (1 = after the first failure):

@@ -25,6 +25,8 @@ typedef struct ytc_transfer {
     char *buf;
     size_t len, cap;
     int overflow;
+    int status_only;            /* ytc_fetch_start_status(): no body */
+    int cut;                    /* ... and it was cut at its first byte */
     int paused;                 /* waiting for room in the body budget */
     unsigned long seq;          /* start order: the oldest always proceeds */
     long retry_after;           /* parsed from the header, or -1 */
@@ -106,6 +108,12 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
     ytc_fetcher *f = t->fetcher;
     size_t n = size * nmemb;
 
+    if (t->status_only) {
+        /* the status and headers are in: end the transfer here, before a
+         * byte of the body is kept (finish() takes it as an answer) */
+        t->cut = n > 0;
+        return 0;
+    }
     if (t->len + n + 1 > YTC_MAX_BODY) {
         t->overflow = 1;
         return 0;
@@ -308,8 +316,8 @@ static int launch(ytc_fetcher *f, ytc_transfer *t)
     return 0;
 }
 
-int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
-                    ytc_fetch_done_fn *done, void *baton)
+static int fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
+                       int status_only, ytc_fetch_done_fn *done, void *baton)
 {
     ytc_transfer *t;
     CURL *e;
@@ -333,6 +341,8 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
     t->done = done;
     t->baton = baton;
     t->fetcher = f;
+    t->status_only = status_only;
+    t->cut = 0;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
@@ -349,8 +359,9 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      f->timeout_ms < 5000 ? f->timeout_ms : 5000L);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, YTC_READ_BUFFER);
+    /* a status-only transfer keeps no body: a large one is no error */
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-                     (curl_off_t)YTC_MAX_BODY);
+                     status_only ? (curl_off_t)0 : (curl_off_t)YTC_MAX_BODY);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     t->retry_after = -1;
@@ -378,6 +389,19 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
         curl_multi_perform(f->multi, &running);   /* in its slot */
     }
     return 0;
+}
+
+int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
+                    ytc_fetch_done_fn *done, void *baton)
+{
+    return fetch_start(f, url, consent_cookie, 0, done, baton);
+}
+
+int ytc_fetch_start_status(ytc_fetcher *f, const char *url,
+                           int consent_cookie, ytc_fetch_done_fn *done,
+                           void *baton)
+{
+    return fetch_start(f, url, consent_cookie, 1, done, baton);
 }
 
 /* start waiting transfers whose turn has come; returns ms until the next
@@ -456,6 +480,12 @@ static void finish(ytc_fetcher *f, ytc_transfer *t, CURLcode res)
 
     memset(&a, 0, sizeof(a));
     a.retry_after = -1;
+    if (res == CURLE_WRITE_ERROR && t->cut) {
+        /* a status-only transfer ended by on_data: the whole answer it
+         * wanted had come (libcurl drops that connection, or that stream
+         * only on HTTP/2, rather than reuse it with a body unread) */
+        res = CURLE_OK;
+    }
     if (res == CURLE_OK) {
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         a.status = status;

@@ -35,6 +35,19 @@ int ytc_fetch_start(ytc_fetcher *f, const char *url, int consent_cookie,
                     ytc_fetch_done_fn *done, void *baton);
 
 /**
+ * Like ytc_fetch_start(), for a request whose status and headers are all
+ * that counts: the transfer ends at the first byte of the body and is
+ * handed over as a completed answer with that status (Retry-After and
+ * Location read) and no body, so a ~1 MB watch page asked only whether
+ * YouTube answers is neither downloaded nor held in the body budget.
+ * Ending it early costs the connection (HTTP/1.1) or only the stream
+ * (HTTP/2).
+ */
+int ytc_fetch_start_status(ytc_fetcher *f, const char *url,
+                           int consent_cookie, ytc_fetch_done_fn *done,
+                           void *baton);
+
+/**
  * Free the body of an answer handed to a ytc_fetch_done_fn and give its
  * room back to the fetcher's body budget (YTC_FETCH_BODY_BUDGET). @a f may
  * be NULL (the body is only freed).

@@ -236,6 +236,9 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
                                &j->row);
     infra = ytc_failure_is_infra(out, &j->watch, &j->oembed);
     if (infra) {
+        /* what failed: the next check asks for the same kind */
+        j->fail_where = ytc_failure_where(&j->watch, &j->oembed);
+        L->yt_where = j->fail_where;
         v = ytc_breaker_checked_failure(&L->yt, j->video_id,
                                         checked ? &j->check : NULL,
                                         apr_time_now());
@@ -282,8 +285,11 @@ void ytc_attempt_done(ytc_loop *L, ytc_job *j)
             return;
         }
     }
-    else if (ytc_breaker_success(&L->yt)) {
-        youtube_back(L);
+    else {
+        L->yt_where = 0;
+        if (ytc_breaker_success(&L->yt)) {
+            youtube_back(L);
+        }
     }
     if (out == YTC_OUT_OK || out == YTC_OUT_UNAVAILABLE) {
         ytc_breaker_answered(&L->yt, j->video_id);
@@ -347,7 +353,7 @@ static void on_check(void *baton, ytc_http_answer *a)
 
     j->check = *a;
     ytc_metrics_add(YTC_M_CHECKS, 1);
-    /* only its status counts: give the body back to the fetcher's budget */
+    /* only its status counts (ytc_fetch_start_status: no body is read) */
     ytc_fetch_answer_free(j->loop->fetch, &j->check);
     if (--j->transfers == 0) {
         ytc_attempt_done(j->loop, j);
@@ -357,12 +363,16 @@ static void on_check(void *baton, ytc_http_answer *a)
 /* Is YouTube itself up? Asked alongside a probe, a retry after a failure
  * that may be an outage, and a last attempt: one video alone cannot open
  * the breaker by counting videos (docs/ARCHITECTURE.md, the failure model).
- * The watch page of the last video that got a real answer, else the home
- * page. */
+ * The same kind of resource that failed, of the last video that got a real
+ * answer: its oEmbed answer if only oEmbed failed, else its watch page;
+ * the home page if no video got one. Asking for the watch page while only
+ * oEmbed is out would find YouTube up and spend the attempts. */
 static void check_start(ytc_loop *L, ytc_job *j)
 {
-    char url[1024];
+    char url[1024], canon[64];
     const char *ref;
+    char *enc;
+    int cookie = 0;         /* the watch page wants the consent cookie */
 
     j->checked = 0;
     if (!j->probe && !j->infra_fails
@@ -372,15 +382,23 @@ static void check_start(ytc_loop *L, ytc_job *j)
     j->checked = 1;
     memset(&j->check, 0, sizeof(j->check));
     ref = ytc_breaker_check_key(&L->yt, j->video_id);
-    if (ref) {
+    if (ref && ytc_check_asks_oembed(j->fail_where, L->yt_where)) {
+        ytk_canonical_url(ref, canon, sizeof(canon));
+        enc = curl_easy_escape(NULL, canon, 0);
+        snprintf(url, sizeof(url), "%s/oembed?url=%s&format=json",
+                 L->cfg->youtube_url, enc ? enc : "");
+        curl_free(enc);
+    }
+    else if (ref) {
         snprintf(url, sizeof(url), "%s/watch?v=%s", L->cfg->youtube_url,
                  ref);
+        cookie = 1;
     }
     else {
         snprintf(url, sizeof(url), "%s/", L->cfg->youtube_url);
     }
     j->transfers++;
-    if (ytc_fetch_start(L->fetch, url, ref != NULL, on_check, j) != 0) {
+    if (ytc_fetch_start_status(L->fetch, url, cookie, on_check, j) != 0) {
         j->check.retry_after = -1;
         snprintf(j->check.error, sizeof(j->check.error), "cannot start");
         j->transfers--;

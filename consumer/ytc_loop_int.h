@@ -76,6 +76,8 @@ struct ytc_job {
     char video_id[YTK_VIDEO_ID_LEN + 1];
     int attempts;
     int infra_fails;        /* attempts lost to possible outages */
+    int fail_where;         /* ytc_failure_where() of its last such
+                             * failure (0: none): what its checks ask for */
     int probe;              /* this attempt probes an outage */
     json_object *result;    /* kept while the database is out */
     ytc_row row;            /* its columns as the extractor filled them
@@ -133,6 +135,8 @@ struct ytc_loop {
     apr_time_t deadline;
     unsigned int seed;
     ytc_breaker yt;         /* YouTube or the network */
+    int yt_where;           /* ytc_failure_where() of the last failure it
+                             * counted since an answer (0: none) */
     ytc_breaker dbb;        /* the database */
     ytc_job *db_head, *db_tail; /* results waiting for the database */
     ytc_breaker kp;         /* results and DLQ records being stored */

@@ -12,7 +12,9 @@ Per video id (``fake.set(id, mode, ...)``) or for all ids (``default_mode``):
   consent_page (200 with the interstitial), status:N (always HTTP N),
   429 (``fail`` first requests answer 429 + Retry-After, then ok),
   500 (always 500), flaky (``fail`` first requests answer 500, then ok),
-  hang (no answer until the client gives up).
+  hang (no answer until the client gives up), stall (the watch page's
+  status, headers and first bytes, then nothing for 30 s; oEmbed ok).
+``outage = "503"`` answers every path 503, or only those in ``outage_paths``.
 ``latency`` (seconds) delays every answer.
 
 As a program (for the benchmark): ``python3 fake_youtube.py --port 0
@@ -56,6 +58,13 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
+    def handle_error(self, request, client_address):
+        # a client that stops reading mid-answer (a check wants only the
+        # status) resets the connection: not the fake's error
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class FakeYouTube:
     def __init__(self, latency=0.0, size=1_000_000, default_mode="ok",
@@ -78,6 +87,9 @@ class FakeYouTube:
             self._template = (ytfixtures.watch_page(v, "ok", size).split(ph),
                               ytfixtures.oembed(v).split(ph))
         self.outage = None  # "503": every video answers 503 (see refuse())
+        # the paths an outage = "503" fails ("/watch", "/oembed", "/"):
+        # None, every path; a set, only those (one endpoint out)
+        self.outage_paths = None
         # host: 127.0.0.1, unless a test's own network namespace (the
         # container test) needs it on the namespace's bridge.
         self.httpd = _Server((host, port), self._handler())
@@ -221,8 +233,10 @@ class FakeYouTube:
                 pass
 
             def _send(self, status, body=b"", ctype="text/html; charset=utf-8",
-                      headers=()):
-                """body: bytes, or a list of bytes sent as one (sendmsg)"""
+                      headers=(), stall=0):
+                """body: bytes, or a list of bytes sent as one (sendmsg);
+                @stall: seconds to wait after the headers and a first part
+                of the body before the rest"""
                 parts = body if isinstance(body, list) else [body]
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -236,6 +250,11 @@ class FakeYouTube:
                 self._headers_buffer = []
                 if self.command == "HEAD":
                     parts = []
+                if stall:
+                    rest = b"".join(parts)
+                    _sendv(self.connection, [head, rest[:4096]])
+                    time.sleep(stall)
+                    parts, head = [rest[4096:]], b""
                 _sendv(self.connection, [head] + parts)
 
             def do_POST(self):
@@ -262,8 +281,10 @@ class FakeYouTube:
                         body = json.dumps({"requests": len(fake.requests),
                                            "paths": fake.counts}).encode()
                     return self._send(200, body, "application/json")
-                if fake.outage == "503":
-                    # YouTube down: everything it serves answers 503
+                if fake.outage == "503" and (fake.outage_paths is None
+                                             or url.path in fake.outage_paths):
+                    # YouTube down: everything it serves (or the endpoints
+                    # in outage_paths) answers 503
                     return self._send(503, b"Service Unavailable", "text/plain")
                 vid = None
                 if url.path == "/":
@@ -308,6 +329,8 @@ class FakeYouTube:
                     status, body = fake.raw_oembeds[vid]
                     return self._send(status, body, "application/json"
                                       if status == 200 else "text/plain")
+                if mode == "stall" and kind == "watch":
+                    return self._send(200, fake._page(vid, "ok"), stall=30)
                 if mode == "hang":
                     time.sleep(30)
                     return self._send(504, b"", "text/plain")

@@ -5,6 +5,8 @@ import json
 import re
 import time
 
+import pytest
+
 from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
                          fake_yt, hold_outage, produce_steadily, sqlite_rows,
                          wait_for)
@@ -15,17 +17,26 @@ from ytfixtures import video_ids as ids
 OUTAGE_S = 14
 
 
+# one endpoint out, the other answering: a 503 from that path only
+ONE_PATH = {"oembed": "/oembed", "watch": "/watch"}
+
+
 def youtube_down(fake_yt, kind):
-    """Every answer a 503 (kind "503"), or connections refused."""
-    if kind == "503":
+    """Every answer a 503 (kind "503"), only the oEmbed answers or only the
+    watch pages a 503 (kind "oembed", "watch"), or connections refused."""
+    if kind in ONE_PATH:
+        fake_yt.outage_paths = {ONE_PATH[kind]}
+        fake_yt.outage = "503"
+    elif kind == "503":
         fake_yt.outage = "503"
     else:
         fake_yt.refuse()
 
 
 def youtube_up(fake_yt, kind):
-    if kind == "503":
+    if kind == "503" or kind in ONE_PATH:
         fake_yt.outage = None
+        fake_yt.outage_paths = None
     else:
         fake_yt.restore()
 
@@ -86,6 +97,15 @@ def test_youtube_503_for_everyone_is_an_outage(kafka, fake_yt, consumer_factory,
 def test_youtube_refusing_connections_is_an_outage(kafka, fake_yt, consumer_factory,
                                                    tmp_path):
     _outage(kafka, fake_yt, consumer_factory, tmp_path, "refused")
+
+
+@pytest.mark.parametrize("kind", ["oembed", "watch"])
+def test_one_endpoint_503_for_everyone_is_an_outage(kafka, fake_yt, consumer_factory,
+                                                    tmp_path, kind):
+    """Only one of the two endpoints every video needs is out: the YouTube
+    check asks for the same kind of resource that failed, so the other one
+    answering it does not make the failures the videos' own."""
+    _outage(kafka, fake_yt, consumer_factory, tmp_path, kind)
 
 
 def test_one_dlq_record_per_message_lists_every_rejected_link(kafka, fake_yt,
@@ -192,3 +212,9 @@ def test_lone_link_during_youtube_503_is_held(kafka, fake_yt, consumer_factory,
 def test_lone_link_during_refused_connections_is_held(kafka, fake_yt,
                                                       consumer_factory, tmp_path):
     _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, "refused")
+
+
+@pytest.mark.parametrize("kind", ["oembed", "watch"])
+def test_lone_link_during_one_endpoint_503_is_held(kafka, fake_yt, consumer_factory,
+                                                   tmp_path, kind):
+    _lone_link_outage(kafka, fake_yt, consumer_factory, tmp_path, kind)

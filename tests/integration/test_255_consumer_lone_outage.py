@@ -5,9 +5,10 @@ a video that is alone (a quiet topic, a partition just assigned, the
 endpoint itself answering errors): before checks it spent its attempts in a
 few seconds and was dead-lettered, an acknowledged link lost to an outage
 (the chaos run's short mode caught one). Now its retries also check YouTube
-itself (the watch page of the last video answered, else the home page): a
-failed check opens the breaker and the video is held; an answered check
-makes the failure the video's own. (docs/ARCHITECTURE.md, 4.2.)"""
+itself (the watch page or oEmbed answer, whichever failed, of the last
+video answered, else the home page): a failed check opens the breaker and
+the video is held; an answered check makes the failure the video's own.
+(docs/ARCHITECTURE.md, 4.2.)"""
 import re
 
 from ytc_helpers import (consumer_args, consumer_factory, committed,  # noqa: F401
@@ -81,5 +82,39 @@ def test_lone_video_failing_while_others_are_answered_is_dead_lettered(
     assert re.search(r"YTC00415: dead letter .* video %s .*retries_exhausted" % bad,
                      c.stderr())
     wait_for(lambda: kafka.count(dlq) == 1, 30, what="one DLQ record")
+    assert "YTC00500" not in c.stderr()
+    assert c.stop() == 0
+
+
+def test_check_reads_only_the_status(kafka, fake_yt, consumer_factory, tmp_path):
+    """A check asks only whether YouTube answers: it ends at the status and
+    headers instead of downloading a ~1 MB watch page. The reference
+    video's page here stalls after its first bytes for longer than
+    --http-timeout; a check that waited for the whole body would time out,
+    take YouTube for out and hold the failing video instead of
+    dead-lettering it."""
+    topic = kafka.new_topic("checkstatus")
+    dlq = topic + ".dlq"
+    kafka.create_topic(dlq)
+    db = str(tmp_path / "v.db")
+    ref = ytfixtures.video_id(0, "checkref")
+    bad = ytfixtures.video_id(0, "checkbad")
+    c = consumer_factory(consumer_args(kafka, topic, fake_yt, "sqlite3:" + db,
+                                       extra=["--max-attempts", str(MAX_ATTEMPTS),
+                                              "--http-timeout", "3000"]))
+    kafka.produce(topic, ["https://youtu.be/%s" % ref])
+    assert c.wait_results(1)[0]["status"] == "ok"
+    # what the checks of bad's retries ask for: ref's watch page (bad's
+    # watch page fails too), which now stalls after its headers
+    fake_yt.set(ref, "stall")
+    fake_yt.set(bad, "status:503")
+    kafka.produce(topic, ["https://youtu.be/%s" % bad])
+    lines = {x["video_id"]: x for x in c.wait_results(2, timeout=60)}
+    assert lines[bad]["status"] == "error", lines[bad]
+    assert lines[bad]["attempts"] == MAX_ATTEMPTS, lines[bad]
+    wait_for(lambda: kafka.count(dlq) == 1, 30, what="one DLQ record")
+    # the checks went to ref's stalling page (its first fetch + the checks
+    # of bad's last two attempts), and none of them timed out
+    assert fake_yt.count(ref, "/watch") == 1 + MAX_ATTEMPTS - 1
     assert "YTC00500" not in c.stderr()
     assert c.stop() == 0

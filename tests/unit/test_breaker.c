@@ -110,6 +110,45 @@ static void test_classifier(void **state)
     assert_false(ytc_failure_is_infra(YTC_OUT_OK, &ok, &ok));
 }
 
+/* which endpoint failed, and so what a check asks for */
+static void test_check_asks_for_what_failed(void **state)
+{
+    ytc_http_answer ok, refused, s503, s429, s404;
+
+    (void)state;
+    memset(&ok, 0, sizeof(ok));
+    ok.status = 200;
+    refused = ok;
+    refused.status = 0;
+    s503 = ok;
+    s503.status = 503;
+    s429 = ok;
+    s429.status = 429;
+    s404 = ok;
+    s404.status = 404;
+    assert_int_equal(ytc_failure_where(&ok, &ok), 0);
+    assert_int_equal(ytc_failure_where(&s404, &s404), 0);
+    assert_int_equal(ytc_failure_where(&s503, &ok), YTC_FAILED_WATCH);
+    assert_int_equal(ytc_failure_where(&s429, &s404), YTC_FAILED_WATCH);
+    assert_int_equal(ytc_failure_where(&ok, &s503), YTC_FAILED_OEMBED);
+    assert_int_equal(ytc_failure_where(&ok, &refused), YTC_FAILED_OEMBED);
+    assert_int_equal(ytc_failure_where(&refused, &s503),
+                     YTC_FAILED_WATCH | YTC_FAILED_OEMBED);
+    assert_int_equal(ytc_failure_where(NULL, &s503), YTC_FAILED_OEMBED);
+
+    /* the job's own last failure decides */
+    assert_true(ytc_check_asks_oembed(YTC_FAILED_OEMBED, 0));
+    assert_true(ytc_check_asks_oembed(YTC_FAILED_OEMBED, YTC_FAILED_WATCH));
+    assert_false(ytc_check_asks_oembed(YTC_FAILED_WATCH, YTC_FAILED_OEMBED));
+    assert_false(ytc_check_asks_oembed(YTC_FAILED_WATCH | YTC_FAILED_OEMBED,
+                                       YTC_FAILED_OEMBED));
+    /* a job that never failed: the last failure YouTube's breaker counted */
+    assert_true(ytc_check_asks_oembed(0, YTC_FAILED_OEMBED));
+    assert_false(ytc_check_asks_oembed(0, YTC_FAILED_WATCH));
+    /* nothing known: the watch page, as before */
+    assert_false(ytc_check_asks_oembed(0, 0));
+}
+
 /* the check sent alongside a retry: YouTube's own answer decides */
 static void test_check_verdict(void **state)
 {
@@ -278,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_success_resets_streak),
         cmocka_unit_test(test_probe_backoff_capped_and_closes),
         cmocka_unit_test(test_classifier),
+        cmocka_unit_test(test_check_asks_for_what_failed),
         cmocka_unit_test(test_check_verdict),
         cmocka_unit_test(test_check_key),
         cmocka_unit_test(test_lone_video_failed_check_trips),
