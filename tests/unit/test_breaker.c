@@ -83,21 +83,21 @@ static void test_probe_backoff_capped_and_closes(void **state)
     assert_int_equal(ytc_breaker_success(&b), 0);
 }
 
+static ytc_http_answer answer(long status)
+{
+    ytc_http_answer a;
+
+    memset(&a, 0, sizeof(a));
+    a.status = status;
+    return a;
+}
+
 static void test_classifier(void **state)
 {
-    ytc_http_answer ok, refused, s503, s429, s404;
+    ytc_http_answer ok = answer(200), refused = answer(0), s503 = answer(503),
+                    s429 = answer(429), s404 = answer(404);
 
     (void)state;
-    memset(&ok, 0, sizeof(ok));
-    ok.status = 200;
-    refused = ok;
-    refused.status = 0;
-    s503 = ok;
-    s503.status = 503;
-    s429 = ok;
-    s429.status = 429;
-    s404 = ok;
-    s404.status = 404;
     assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &refused, &refused));
     assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &s503, &ok));
     assert_true(ytc_failure_is_infra(YTC_OUT_TRANSIENT, &ok, &s503));
@@ -113,19 +113,10 @@ static void test_classifier(void **state)
 /* which endpoint failed, and so what a check asks for */
 static void test_check_asks_for_what_failed(void **state)
 {
-    ytc_http_answer ok, refused, s503, s429, s404;
+    ytc_http_answer ok = answer(200), refused = answer(0), s503 = answer(503),
+                    s429 = answer(429), s404 = answer(404);
 
     (void)state;
-    memset(&ok, 0, sizeof(ok));
-    ok.status = 200;
-    refused = ok;
-    refused.status = 0;
-    s503 = ok;
-    s503.status = 503;
-    s429 = ok;
-    s429.status = 429;
-    s404 = ok;
-    s404.status = 404;
     assert_int_equal(ytc_failure_where(&ok, &ok), 0);
     assert_int_equal(ytc_failure_where(&s404, &s404), 0);
     assert_int_equal(ytc_failure_where(&s503, &ok), YTC_FAILED_WATCH);
