@@ -367,11 +367,24 @@ static void on_check(void *baton, ytc_http_answer *a)
  * answer: its oEmbed answer if only oEmbed failed, else its watch page;
  * the home page if no video got one. Asking for the watch page while only
  * oEmbed is out would find YouTube up and spend the attempts. */
+/* the oEmbed URL of video @a id under --youtube-url */
+static void oembed_url(const ytc_loop *L, const char *id, char *url,
+                       size_t size)
+{
+    char canon[64];
+    char *enc;
+
+    ytk_canonical_url(id, canon, sizeof(canon));
+    enc = curl_easy_escape(NULL, canon, 0);
+    snprintf(url, size, "%s/oembed?url=%s&format=json", L->cfg->youtube_url,
+             enc ? enc : "");
+    curl_free(enc);
+}
+
 static void check_start(ytc_loop *L, ytc_job *j)
 {
-    char url[1024], canon[64];
+    char url[1024];
     const char *ref;
-    char *enc;
     int cookie = 0;         /* the watch page wants the consent cookie */
 
     j->checked = 0;
@@ -383,11 +396,7 @@ static void check_start(ytc_loop *L, ytc_job *j)
     memset(&j->check, 0, sizeof(j->check));
     ref = ytc_breaker_check_key(&L->yt, j->video_id);
     if (ref && ytc_check_asks_oembed(j->fail_where, L->yt_where)) {
-        ytk_canonical_url(ref, canon, sizeof(canon));
-        enc = curl_easy_escape(NULL, canon, 0);
-        snprintf(url, sizeof(url), "%s/oembed?url=%s&format=json",
-                 L->cfg->youtube_url, enc ? enc : "");
-        curl_free(enc);
+        oembed_url(L, ref, url, sizeof(url));
     }
     else if (ref) {
         snprintf(url, sizeof(url), "%s/watch?v=%s", L->cfg->youtube_url,
@@ -407,11 +416,8 @@ static void check_start(ytc_loop *L, ytc_job *j)
 
 void ytc_job_start(ytc_loop *L, ytc_job *j)
 {
-    char canon[64], url[1024];
-    char *enc;
+    char url[1024];
 
-    ytk_canonical_url(j->video_id, canon, sizeof(canon));
-    enc = curl_easy_escape(NULL, canon, 0);
     j->started = apr_time_now();
     L->running++;
     j->transfers = 2;
@@ -425,9 +431,7 @@ void ytc_job_start(ytc_loop *L, ytc_job *j)
         snprintf(j->watch.error, sizeof(j->watch.error), "cannot start");
         j->transfers--;
     }
-    snprintf(url, sizeof(url), "%s/oembed?url=%s&format=json",
-             L->cfg->youtube_url, enc ? enc : "");
-    curl_free(enc);
+    oembed_url(L, j->video_id, url, sizeof(url));
     if (ytc_fetch_start(L->fetch, url, 0, on_oembed, j) != 0) {
         j->oembed.retry_after = -1;
         snprintf(j->oembed.error, sizeof(j->oembed.error), "cannot start");
